@@ -1,0 +1,1 @@
+"""humimic.deploy (see design.md)."""

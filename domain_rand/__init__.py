@@ -1,0 +1,1 @@
+"""humimic.domain_rand (see design.md)."""

@@ -1,0 +1,1 @@
+"""humimic.envs (see design.md)."""

@@ -1,0 +1,5 @@
+import sys
+
+from humimic.cli import main
+
+sys.exit(main())

@@ -1,0 +1,143 @@
+"""``humimic``: one command-line entry point with subcommands.
+
+Errors a user can cause print as one line (``error: ...``) and exit with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+from humimic import __version__
+from humimic.errors import HumimicError
+
+log = logging.getLogger("humimic")
+
+DEFAULT_CLIP = "wave_squat.yaml"
+
+
+def default_clip_path() -> Path:
+    """The embedded default keyframed clip (written for humimic)."""
+    return Path(str(resources.files("humimic") / "data" / DEFAULT_CLIP))
+
+
+# --- subcommands -----------------------------------------------------------------------------
+def cmd_robot(args: argparse.Namespace) -> None:
+    """Print a robot's joint table: limits, motor, armature, kp/kd, action scale."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from humimic.robots import get_robot
+
+    robot = get_robot(args.name)
+    table = Table(title=f"{robot.name}: {robot.num_joints} joints in policy order "
+                  f"(PD at {robot.natural_freq_hz:g} Hz, ζ = {robot.damping_ratio:g})")
+    for col in ("#", "joint", "motor", "lower rad", "upper rad", "vel rad/s", "effort N·m",
+                "armature kg·m²", "kp N·m/rad", "kd N·m·s/rad", "action scale rad", "default rad"):
+        table.add_column(col, justify="left" if col in ("joint", "motor") else "right")
+    for i, (j, a, kp, kd, s) in enumerate(zip(
+        robot.joints, robot.armature_kg_m2, robot.kp_nm_per_rad, robot.kd_nm_s_per_rad,
+        robot.action_scale_rad, strict=True,
+    )):
+        table.add_row(str(i), j.name, j.motor.name, f"{j.lower_rad:.4f}", f"{j.upper_rad:.4f}",
+                      f"{j.velocity_limit_rad_s:g}", f"{j.effort_limit_nm:g}", f"{a:.6f}",
+                      f"{kp:.2f}", f"{kd:.3f}", f"{s:.4f}", f"{j.default_pos_rad:.3f}")
+    console = Console(width=200)
+    console.print(table)
+    console.print(f"root {robot.root_body} · anchor {robot.anchor_body} · IMU {robot.imu_body} · "
+                  f"feet {', '.join(f.body for f in robot.feet)} · standing root height "
+                  f"{robot.default_root_height_m} m")
+    console.print(f"tracked bodies: {', '.join(robot.tracked_bodies)}")
+
+
+def cmd_keyframes(args: argparse.Namespace) -> None:
+    """Build a Motion clip from a keyframe YAML."""
+    from humimic.retarget.keyframes import load_keyframes
+
+    motion = load_keyframes(args.file)
+    motion.save(args.output)
+    print(f"wrote {args.output}: {motion.num_frames} frames at {motion.fps:g} fps "
+          f"({motion.duration_s:.2f} s)")
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    """Render a Motion clip to a video (offscreen, kinematic playback)."""
+    from humimic.motion import Motion
+    from humimic.render import render_motion
+    from humimic.robots import get_robot
+
+    motion = Motion.load(args.motion)
+    robot = get_robot(motion.meta.robot)
+    out, n = render_motion(motion, robot, args.output, width=args.width, height=args.height,
+                           video_fps=args.fps)
+    print(f"wrote {out}: {n} frames, {args.width}x{args.height} at {args.fps:g} fps")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Run the chain on embedded defaults and write everything into one folder."""
+    from humimic.demo import run_demo
+
+    run_demo(Path(args.output), video=not args.no_video)
+
+
+# --- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="humimic",
+        description="Human motion capture → robot motion → imitation policy → ROS 2 deployment.",
+    )
+    parser.add_argument("--version", action="version", version=f"humimic {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=func.__doc__)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("demo", cmd_demo, "run the whole chain on the embedded default clip")
+    p.add_argument("-o", "--output", default="humimic_demo", help="output folder (default: %(default)s)")
+    p.add_argument("--no-video", action="store_true", help="skip rendering the video")
+
+    p = add("robot", cmd_robot, "print a robot's joints, limits and gains")
+    p.add_argument("name", nargs="?", default="g1", help="registered robot (default: %(default)s)")
+
+    p = add("keyframes", cmd_keyframes, "build a motion clip from a keyframe YAML")
+    p.add_argument("file", help=f"keyframe YAML (example: {default_clip_path()})")
+    p.add_argument("-o", "--output", required=True, help="output clip (.npz)")
+
+    p = add("render", cmd_render, "render a motion clip to a video")
+    p.add_argument("motion", help="motion clip (.npz)")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    p.add_argument("--width", type=int, default=640, help="pixels, multiple of 16 (default: %(default)s)")
+    p.add_argument("--height", type=int, default=480, help="pixels, multiple of 16 (default: %(default)s)")
+    p.add_argument("--fps", type=float, default=30.0, help="video frame rate (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except HumimicError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

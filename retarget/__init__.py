@@ -1,0 +1,1 @@
+"""humimic.retarget (see design.md)."""
