@@ -35,23 +35,56 @@ def cmd_robot(args: argparse.Namespace) -> None:
     from humimic.robots import get_robot
 
     robot = get_robot(args.name)
-    table = Table(title=f"{robot.name}: {robot.num_joints} joints in policy order "
-                  f"(PD at {robot.natural_freq_hz:g} Hz, ζ = {robot.damping_ratio:g})")
-    for col in ("#", "joint", "motor", "lower rad", "upper rad", "vel rad/s", "effort N·m",
-                "armature kg·m²", "kp N·m/rad", "kd N·m·s/rad", "action scale rad", "default rad"):
+    table = Table(
+        title=f"{robot.name}: {robot.num_joints} joints in policy order "
+        f"(PD at {robot.natural_freq_hz:g} Hz, ζ = {robot.damping_ratio:g})"
+    )
+    for col in (
+        "#",
+        "joint",
+        "motor",
+        "lower rad",
+        "upper rad",
+        "vel rad/s",
+        "effort N·m",
+        "armature kg·m²",
+        "kp N·m/rad",
+        "kd N·m·s/rad",
+        "action scale rad",
+        "default rad",
+    ):
         table.add_column(col, justify="left" if col in ("joint", "motor") else "right")
-    for i, (j, a, kp, kd, s) in enumerate(zip(
-        robot.joints, robot.armature_kg_m2, robot.kp_nm_per_rad, robot.kd_nm_s_per_rad,
-        robot.action_scale_rad, strict=True,
-    )):
-        table.add_row(str(i), j.name, j.motor.name, f"{j.lower_rad:.4f}", f"{j.upper_rad:.4f}",
-                      f"{j.velocity_limit_rad_s:g}", f"{j.effort_limit_nm:g}", f"{a:.6f}",
-                      f"{kp:.2f}", f"{kd:.3f}", f"{s:.4f}", f"{j.default_pos_rad:.3f}")
+    for i, (j, a, kp, kd, s) in enumerate(
+        zip(
+            robot.joints,
+            robot.armature_kg_m2,
+            robot.kp_nm_per_rad,
+            robot.kd_nm_s_per_rad,
+            robot.action_scale_rad,
+            strict=True,
+        )
+    ):
+        table.add_row(
+            str(i),
+            j.name,
+            j.motor.name,
+            f"{j.lower_rad:.4f}",
+            f"{j.upper_rad:.4f}",
+            f"{j.velocity_limit_rad_s:g}",
+            f"{j.effort_limit_nm:g}",
+            f"{a:.6f}",
+            f"{kp:.2f}",
+            f"{kd:.3f}",
+            f"{s:.4f}",
+            f"{j.default_pos_rad:.3f}",
+        )
     console = Console(width=200)
     console.print(table)
-    console.print(f"root {robot.root_body} · anchor {robot.anchor_body} · IMU {robot.imu_body} · "
-                  f"feet {', '.join(f.body for f in robot.feet)} · standing root height "
-                  f"{robot.default_root_height_m} m")
+    console.print(
+        f"root {robot.root_body} · anchor {robot.anchor_body} · IMU {robot.imu_body} · "
+        f"feet {', '.join(f.body for f in robot.feet)} · standing root height "
+        f"{robot.default_root_height_m} m"
+    )
     console.print(f"tracked bodies: {', '.join(robot.tracked_bodies)}")
 
 
@@ -61,8 +94,10 @@ def cmd_keyframes(args: argparse.Namespace) -> None:
 
     motion = load_keyframes(args.file)
     motion.save(args.output)
-    print(f"wrote {args.output}: {motion.num_frames} frames at {motion.fps:g} fps "
-          f"({motion.duration_s:.2f} s)")
+    print(
+        f"wrote {args.output}: {motion.num_frames} frames at {motion.fps:g} fps "
+        f"({motion.duration_s:.2f} s)"
+    )
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -73,8 +108,9 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     motion = Motion.load(args.motion)
     robot = get_robot(motion.meta.robot)
-    out, n = render_motion(motion, robot, args.output, width=args.width, height=args.height,
-                           video_fps=args.fps)
+    out, n = render_motion(
+        motion, robot, args.output, width=args.width, height=args.height, video_fps=args.fps
+    )
     print(f"wrote {out}: {n} frames, {args.width}x{args.height} at {args.fps:g} fps")
 
 
@@ -96,13 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], None], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=func.__doc__)
         p.set_defaults(func=func)
         return p
 
     p = add("demo", cmd_demo, "run the whole chain on the embedded default clip")
-    p.add_argument("-o", "--output", default="humimic_demo", help="output folder (default: %(default)s)")
+    p.add_argument(
+        "-o", "--output", default="humimic_demo", help="output folder (default: %(default)s)"
+    )
     p.add_argument("--no-video", action="store_true", help="skip rendering the video")
 
     p = add("robot", cmd_robot, "print a robot's joints, limits and gains")
@@ -115,17 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("render", cmd_render, "render a motion clip to a video")
     p.add_argument("motion", help="motion clip (.npz)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
-    p.add_argument("--width", type=int, default=640, help="pixels, multiple of 16 (default: %(default)s)")
-    p.add_argument("--height", type=int, default=480, help="pixels, multiple of 16 (default: %(default)s)")
-    p.add_argument("--fps", type=float, default=30.0, help="video frame rate (default: %(default)s)")
+    p.add_argument(
+        "--width", type=int, default=640, help="pixels, multiple of 16 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--height", type=int, default=480, help="pixels, multiple of 16 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--fps", type=float, default=30.0, help="video frame rate (default: %(default)s)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         args.func(args)
     except HumimicError as exc:

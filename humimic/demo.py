@@ -72,8 +72,10 @@ def run_demo(out_dir: Path, *, video: bool = True) -> dict[str, str]:
         motion = load_keyframes(src)
         robot = get_robot(motion.meta.robot)
         files["clip"] = str(motion.save(out_dir / "clip.npz"))
-    console.print(f"[green]✓[/] clip {files['clip']}: {motion.num_frames} frames at "
-                  f"{motion.fps:g} fps ({motion.duration_s:.2f} s) from {src.name}")
+    console.print(
+        f"[green]✓[/] clip {files['clip']}: {motion.num_frames} frames at "
+        f"{motion.fps:g} fps ({motion.duration_s:.2f} s) from {src.name}"
+    )
 
     quality = clip_quality(motion, robot)
     table = Table(title="clip quality")
@@ -112,6 +114,8 @@ def run_demo(out_dir: Path, *, video: bool = True) -> dict[str, str]:
     write_text_atomic(files["report"], "\n".join(report) + "\n")
     ok = quality.joint_limit_violations == 0 and quality.lowest_sole_mm > -5.0
     console.rule("[bold green]done" if ok else "[bold red]done with problems")
-    console.print(f"{'OK' if ok else 'PROBLEMS'} in {wall_s:.1f} s · outputs in {out_dir}/ · "
-                  f"report {files['report']}")
+    console.print(
+        f"{'OK' if ok else 'PROBLEMS'} in {wall_s:.1f} s · outputs in {out_dir}/ · "
+        f"report {files['report']}"
+    )
     return files

@@ -57,7 +57,7 @@ class MotionMeta:
 
 @dataclass(frozen=True)
 class MotionFrame:
-    """A reference sampled at ``N`` times (leading axis ``N``); same field names as :class:`Motion`."""
+    """A reference sampled at ``N`` times (leading axis ``N``); fields as in :class:`Motion`."""
 
     joint_pos: np.ndarray  # [N, J]
     joint_vel: np.ndarray  # [N, J]
@@ -181,7 +181,9 @@ class Motion:
             )
         feet = [f.name for f in robot.feet]
         if list(self.foot_names) != feet:
-            raise MotionError(f"{where}: field 'foot_names': expected {feet}, got {list(self.foot_names)}")
+            raise MotionError(
+                f"{where}: field 'foot_names': expected {feet}, got {list(self.foot_names)}"
+            )
 
     # -- I/O ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -232,7 +234,9 @@ class Motion:
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise MotionError(f"{path}: field 'meta_json': malformed ({exc})") from None
-        kwargs: dict[str, Any] = {n: tuple(str(x) for x in data[n].reshape(-1)) for n in _NAME_FIELDS}
+        kwargs: dict[str, Any] = {
+            n: tuple(str(x) for x in data[n].reshape(-1)) for n in _NAME_FIELDS
+        }
         for n in _ARRAY_FIELDS:
             kwargs[n] = data[n].astype(bool if n == "foot_contact" else np.float64)
         try:
@@ -351,7 +355,11 @@ CONTACT_SPEED_M_S = 0.25
 
 
 def _contacts_from_soles(
-    robot: Any, fk: Any, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray,
+    robot: Any,
+    fk: Any,
+    root_pos_w: np.ndarray,
+    root_quat_w: np.ndarray,
+    joint_pos: np.ndarray,
     dt: float,
 ) -> np.ndarray:
     corners = fk.sole_corners_w(root_pos_w, root_quat_w, joint_pos)  # [T, F, 4, 3]

@@ -53,7 +53,9 @@ class ClipRenderer:
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
 
-    def render(self, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray) -> np.ndarray:
+    def render(
+        self, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray
+    ) -> np.ndarray:
         """An RGB image ``[H, W, 3]`` uint8 of the robot in the given pose (quat wxyz)."""
         d = self.data
         d.qpos[0:3] = root_pos_w
@@ -99,13 +101,23 @@ def render_motion(
     try:
         with atomic_path(out) as tmp:
             writer = imageio.get_writer(
-                tmp, format="FFMPEG", mode="I", fps=video_fps, codec="libx264", quality=7,
-                macro_block_size=16, ffmpeg_log_level="error",
+                tmp,
+                format="FFMPEG",
+                mode="I",
+                fps=video_fps,
+                codec="libx264",
+                quality=7,
+                macro_block_size=16,
+                ffmpeg_log_level="error",
             )
             try:
-                for k in tqdm(range(num), desc=f"render {out.name}", unit="frame", disable=not progress):
+                for k in tqdm(
+                    range(num), desc=f"render {out.name}", unit="frame", disable=not progress
+                ):
                     writer.append_data(
-                        renderer.render(frames.root_pos_w[k], frames.root_quat_w[k], frames.joint_pos[k])
+                        renderer.render(
+                            frames.root_pos_w[k], frames.root_quat_w[k], frames.joint_pos[k]
+                        )
                     )
             finally:
                 writer.close()

@@ -107,23 +107,47 @@ def matrix_to_quat(R: ArrayLike) -> FloatArray:
         if c == 0:
             s = np.sqrt(1.0 + tr[m]) * 2.0
             q[m] = np.stack(
-                [0.25 * s, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s,
-                 (r[:, 1, 0] - r[:, 0, 1]) / s], axis=1)
+                [
+                    0.25 * s,
+                    (r[:, 2, 1] - r[:, 1, 2]) / s,
+                    (r[:, 0, 2] - r[:, 2, 0]) / s,
+                    (r[:, 1, 0] - r[:, 0, 1]) / s,
+                ],
+                axis=1,
+            )
         elif c == 1:
             s = np.sqrt(1.0 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2]) * 2.0
             q[m] = np.stack(
-                [(r[:, 2, 1] - r[:, 1, 2]) / s, 0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s,
-                 (r[:, 0, 2] + r[:, 2, 0]) / s], axis=1)
+                [
+                    (r[:, 2, 1] - r[:, 1, 2]) / s,
+                    0.25 * s,
+                    (r[:, 0, 1] + r[:, 1, 0]) / s,
+                    (r[:, 0, 2] + r[:, 2, 0]) / s,
+                ],
+                axis=1,
+            )
         elif c == 2:
             s = np.sqrt(1.0 + r[:, 1, 1] - r[:, 0, 0] - r[:, 2, 2]) * 2.0
             q[m] = np.stack(
-                [(r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s,
-                 (r[:, 1, 2] + r[:, 2, 1]) / s], axis=1)
+                [
+                    (r[:, 0, 2] - r[:, 2, 0]) / s,
+                    (r[:, 0, 1] + r[:, 1, 0]) / s,
+                    0.25 * s,
+                    (r[:, 1, 2] + r[:, 2, 1]) / s,
+                ],
+                axis=1,
+            )
         else:
             s = np.sqrt(1.0 + r[:, 2, 2] - r[:, 0, 0] - r[:, 1, 1]) * 2.0
             q[m] = np.stack(
-                [(r[:, 1, 0] - r[:, 0, 1]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s,
-                 (r[:, 1, 2] + r[:, 2, 1]) / s, 0.25 * s], axis=1)
+                [
+                    (r[:, 1, 0] - r[:, 0, 1]) / s,
+                    (r[:, 0, 2] + r[:, 2, 0]) / s,
+                    (r[:, 1, 2] + r[:, 2, 1]) / s,
+                    0.25 * s,
+                ],
+                axis=1,
+            )
     q = quat_normalize(q)
     q = np.where(q[:, :1] < 0, -q, q)
     return q.reshape(*batch, 4)
@@ -198,7 +222,7 @@ def angular_velocity_w(quat_w: ArrayLike, dt_s: float) -> FloatArray:
 
 
 def linear_velocity(pos: ArrayLike, dt_s: float) -> FloatArray:
-    """Time derivative ``[T, ...]`` of ``pos [T, ...]`` by central differences (one-sided at ends)."""
+    """Time derivative ``[T, ...]`` of ``pos [T, ...]``: central differences, one-sided at ends."""
     pos = np.asarray(pos, dtype=np.float64)
     if pos.shape[0] < 2:
         return np.zeros_like(pos)

@@ -11,7 +11,7 @@ Format (every field but ``keyframes`` optional)::
       - t: 0.0                  # seconds, strictly increasing
         root_xy: [0.0, 0.0]     # m (default: previous key, or 0 0)
         root_yaw_deg: 0.0       # heading (default: previous key, or 0)
-        joints: {}              # joint → rad; unnamed joints keep the previous key (first: default pose)
+        joints: {}              # joint → rad; others keep the previous key (first: default)
 
 Between keys every channel follows a cubic Hermite spline with Catmull–Rom tangents
 (C¹: no velocity jumps), clamped to zero velocity at the first and last key.
@@ -69,7 +69,11 @@ def load_keyframes(path: str | os.PathLike[str], robot: RobotSpec | None = None)
         raise RetargetError(f"{path_s}: no such keyframe file") from None
     except yaml.YAMLError as exc:
         raise RetargetError(f"{path_s}: not valid YAML ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("keyframes"), list) or not doc["keyframes"]:
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("keyframes"), list)
+        or not doc["keyframes"]
+    ):
         raise _fail(path_s, "field 'keyframes'", "expected a non-empty list of key poses")
     robot = robot or get_robot(str(doc.get("robot", "g1")))
     fps = float(doc.get("fps", 50))
@@ -85,20 +89,24 @@ def load_keyframes(path: str | os.PathLike[str], robot: RobotSpec | None = None)
             raise _fail(path_s, where, "expected a mapping with a time 't' (s)")
         t = _number(key["t"], path_s, f"{where} field 't'")
         if times and t <= times[-1]:
-            raise _fail(path_s, f"{where} field 't'", f"times must increase, got {t} after {times[-1]}")
+            raise _fail(
+                path_s, f"{where} field 't'", f"times must increase, got {t} after {times[-1]}"
+            )
         q = q.copy()
         for name, value in (key.get("joints") or {}).items():
             j = robot.joint_index(str(name)) if name in robot.joint_names else None
             if j is None:
                 raise _fail(
-                    path_s, f"{where} field 'joints'",
+                    path_s,
+                    f"{where} field 'joints'",
                     f"unknown joint {name!r}; valid: {', '.join(robot.joint_names)}",
                 )
             v = _number(value, path_s, f"{where} joint {name}")
             spec = robot.joints[j]
             if not spec.lower_rad <= v <= spec.upper_rad:
                 raise _fail(
-                    path_s, f"{where} joint {name}",
+                    path_s,
+                    f"{where} joint {name}",
                     f"{v} rad outside the limits [{spec.lower_rad}, {spec.upper_rad}]",
                 )
             q[j] = v
@@ -109,7 +117,9 @@ def load_keyframes(path: str | os.PathLike[str], robot: RobotSpec | None = None)
                 raise _fail(path_s, f"{where} field 'root_xy'", "expected [x, y] in metres")
             root[:2] = [_number(v, path_s, f"{where} field 'root_xy'") for v in xy]
         if "root_yaw_deg" in key:
-            root[2] = math.radians(_number(key["root_yaw_deg"], path_s, f"{where} field 'root_yaw_deg'"))
+            root[2] = math.radians(
+                _number(key["root_yaw_deg"], path_s, f"{where} field 'root_yaw_deg'")
+            )
         times.append(t)
         joints.append(q)
         roots.append(root)
@@ -126,7 +136,10 @@ def load_keyframes(path: str | os.PathLike[str], robot: RobotSpec | None = None)
     if doc.get("feet_on_ground", True):
         corners = ForwardKinematics(robot, ()).sole_corners_w(root_pos_w, root_quat_w, joint_pos)
         root_pos_w[:, 2] -= corners[..., 2].reshape(n, -1).min(axis=1)
-    settings: dict[str, Any] = {"keyframes": len(times), "name": str(doc.get("name", Path(path).stem))}
+    settings: dict[str, Any] = {
+        "keyframes": len(times),
+        "name": str(doc.get("name", Path(path).stem)),
+    }
     return Motion.from_kinematics(
         robot, fps, root_pos_w, root_quat_w, joint_pos, source=path_s, settings=settings
     )

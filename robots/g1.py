@@ -35,9 +35,14 @@ from humimic.robots.spec import (
 )
 
 # --- motor classes (rotor + two planetary stages; Unitree specs) ---------------------------
-M5020 = MotorClass("5020", (0.139e-4, 0.017e-4, 0.169e-4), (1.0, 1.0 + 46.0 / 18.0, 1.0 + 56.0 / 16.0))
+M5020 = MotorClass(
+    "5020", (0.139e-4, 0.017e-4, 0.169e-4), (1.0, 1.0 + 46.0 / 18.0, 1.0 + 56.0 / 16.0)
+)
 M5020_X2 = MotorClass(
-    "2x5020", (0.139e-4, 0.017e-4, 0.169e-4), (1.0, 1.0 + 46.0 / 18.0, 1.0 + 56.0 / 16.0), parallel=2
+    "2x5020",
+    (0.139e-4, 0.017e-4, 0.169e-4),
+    (1.0, 1.0 + 46.0 / 18.0, 1.0 + 56.0 / 16.0),
+    parallel=2,
 )
 M7520_14 = MotorClass("7520-14", (0.489e-4, 0.098e-4, 0.533e-4), (1.0, 4.5, 1.0 + 48.0 / 22.0))
 M7520_22 = MotorClass("7520-22", (0.489e-4, 0.109e-4, 0.738e-4), (1.0, 4.5, 5.0))
@@ -140,9 +145,15 @@ _LEFT_CAPSULES = (
     Capsule("left_shin", "left_knee_link", (0.0, 0.0, -0.05), (0.0, 0.0, -0.25), 0.045),
     # two capsules per sole: bottoms at z = -0.025 - 0.01 = -0.035 (the sole plane),
     # x extent -0.04 - 0.01 .. 0.11 + 0.01 = -0.05 .. 0.12
-    Capsule("left_sole_in", "left_ankle_roll_link", (-0.04, -0.02, -0.025), (0.11, -0.02, -0.025), 0.01),
-    Capsule("left_sole_out", "left_ankle_roll_link", (-0.04, 0.02, -0.025), (0.11, 0.02, -0.025), 0.01),
-    Capsule("left_upper_arm", "left_shoulder_yaw_link", (0.0, 0.0, 0.04), (0.0158, 0.0, -0.08), 0.04),
+    Capsule(
+        "left_sole_in", "left_ankle_roll_link", (-0.04, -0.02, -0.025), (0.11, -0.02, -0.025), 0.01
+    ),
+    Capsule(
+        "left_sole_out", "left_ankle_roll_link", (-0.04, 0.02, -0.025), (0.11, 0.02, -0.025), 0.01
+    ),
+    Capsule(
+        "left_upper_arm", "left_shoulder_yaw_link", (0.0, 0.0, 0.04), (0.0158, 0.0, -0.08), 0.04
+    ),
     Capsule("left_forearm", "left_elbow_link", (0.0, 0.0, 0.0), (0.1, 0.0, -0.01), 0.035),
     Capsule("left_hand", "left_rubber_hand", (0.0, 0.0, 0.0), (0.06, 0.0, 0.0), 0.035),
 )

@@ -42,7 +42,7 @@ class ForwardKinematics:
         """Positions ``[T, N, 3]`` (m) and quaternions ``[T, N, 4]`` (wxyz) of the frames.
 
         Args:
-            root_pos_w: ``[T, 3]``. root_quat_w: ``[T, 4]`` wxyz. joint_pos: ``[T, J]`` policy order.
+            root_pos_w: ``[T, 3]``. root_quat_w: ``[T, 4]`` wxyz. joint_pos: ``[T, J]``.
         """
         root_pos_w = np.atleast_2d(root_pos_w)
         root_quat_w = np.atleast_2d(root_quat_w)

@@ -192,12 +192,24 @@ def build_mjspec(
     if imu_body is None:
         raise RobotError(unknown_name("body", spec.imu_body, [b.name for b in ms.bodies]))
     imu_body.add_site(name=IMU_SITE, size=[0.01, 0.01, 0.01])
-    ms.add_sensor(name="imu_quat", type=mujoco.mjtSensor.mjSENS_FRAMEQUAT,
-                  objtype=mujoco.mjtObj.mjOBJ_SITE, objname=IMU_SITE)
-    ms.add_sensor(name="imu_gyro", type=mujoco.mjtSensor.mjSENS_GYRO,
-                  objtype=mujoco.mjtObj.mjOBJ_SITE, objname=IMU_SITE)
-    ms.add_sensor(name="imu_acc", type=mujoco.mjtSensor.mjSENS_ACCELEROMETER,
-                  objtype=mujoco.mjtObj.mjOBJ_SITE, objname=IMU_SITE)
+    ms.add_sensor(
+        name="imu_quat",
+        type=mujoco.mjtSensor.mjSENS_FRAMEQUAT,
+        objtype=mujoco.mjtObj.mjOBJ_SITE,
+        objname=IMU_SITE,
+    )
+    ms.add_sensor(
+        name="imu_gyro",
+        type=mujoco.mjtSensor.mjSENS_GYRO,
+        objtype=mujoco.mjtObj.mjOBJ_SITE,
+        objname=IMU_SITE,
+    )
+    ms.add_sensor(
+        name="imu_acc",
+        type=mujoco.mjtSensor.mjSENS_ACCELEROMETER,
+        objtype=mujoco.mjtObj.mjOBJ_SITE,
+        objname=IMU_SITE,
+    )
 
     _add_scene(ms)
     return ms
@@ -205,20 +217,45 @@ def build_mjspec(
 
 def _add_scene(ms: mujoco.MjSpec) -> None:
     """Ground plane (checker texture), light and sky, for simulation and rendering."""
-    ms.add_texture(name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                   builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, width=512, height=512,
-                   rgb1=[0.55, 0.6, 0.65], rgb2=[0.7, 0.75, 0.8])
-    ms.add_texture(name="sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
-                   builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT, width=256, height=256,
-                   rgb1=[0.6, 0.75, 0.9], rgb2=[0.1, 0.15, 0.2])
+    ms.add_texture(
+        name="grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        width=512,
+        height=512,
+        rgb1=[0.55, 0.6, 0.65],
+        rgb2=[0.7, 0.75, 0.8],
+    )
+    ms.add_texture(
+        name="sky",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        width=256,
+        height=256,
+        rgb1=[0.6, 0.75, 0.9],
+        rgb2=[0.1, 0.15, 0.2],
+    )
     mat = ms.add_material(name="grid", texrepeat=[1, 1], texuniform=True, reflectance=0.0)
     mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "grid"
-    ms.worldbody.add_geom(name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
-                          material="grid", contype=_GROUND_CONTYPE,
-                          conaffinity=_GROUND_CONAFFINITY, friction=[FOOT_FRICTION, 0.005, 0.0001],
-                          condim=3)
-    ms.worldbody.add_light(name="sun", pos=[0, 0, 4], dir=[0, 0.2, -1],
-                           type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.7, 0.7, 0.7], specular=[0.2, 0.2, 0.2], castshadow=True)
+    ms.worldbody.add_geom(
+        name=GROUND_GEOM,
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[0, 0, 0.05],
+        material="grid",
+        contype=_GROUND_CONTYPE,
+        conaffinity=_GROUND_CONAFFINITY,
+        friction=[FOOT_FRICTION, 0.005, 0.0001],
+        condim=3,
+    )
+    ms.worldbody.add_light(
+        name="sun",
+        pos=[0, 0, 4],
+        dir=[0, 0.2, -1],
+        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+        diffuse=[0.7, 0.7, 0.7],
+        specular=[0.2, 0.2, 0.2],
+        castshadow=True,
+    )
 
 
 def build_mujoco(
@@ -230,7 +267,10 @@ def build_mujoco(
 ) -> MujocoRobot:
     """Compile the robot and resolve every name it needs into index arrays."""
     ms = build_mjspec(
-        spec, include_visual=include_visual, self_collision=self_collision, physics_dt_s=physics_dt_s
+        spec,
+        include_visual=include_visual,
+        self_collision=self_collision,
+        physics_dt_s=physics_dt_s,
     )
     model = ms.compile()
 
@@ -246,12 +286,17 @@ def build_mujoco(
     for name in spec.tracked_bodies:
         bid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
         if bid < 0:
-            raise RobotError(unknown_name("tracked body", name, [model.body(i).name for i in range(model.nbody)]))
+            raise RobotError(
+                unknown_name("tracked body", name, [model.body(i).name for i in range(model.nbody)])
+            )
         body_ids.append(bid)
     foot_geoms = {
         f.name: np.array(
-            [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, c.name)
-             for c in spec.capsules if c.body == f.body]
+            [
+                mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, c.name)
+                for c in spec.capsules
+                if c.body == f.body
+            ]
         )
         for f in spec.feet
     }

@@ -34,7 +34,9 @@ class PinocchioRobot:
             raise RobotError(unknown_name("frame", name, [f.name for f in self.model.frames]))
         return self.model.getFrameId(name)
 
-    def q_from(self, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray) -> np.ndarray:
+    def q_from(
+        self, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray
+    ) -> np.ndarray:
         """Pinocchio ``q`` from a root pose (quat **wxyz**) and policy-order joint positions."""
         q = np.zeros(self.model.nq)
         q[0:3] = root_pos_w
@@ -59,12 +61,19 @@ def build_pinocchio(spec: RobotSpec) -> PinocchioRobot:
     )
     for frame in spec.extra_frames:
         if not model.existFrame(frame.parent_body):
-            raise RobotError(unknown_name("body", frame.parent_body, [f.name for f in model.frames]))
+            raise RobotError(
+                unknown_name("body", frame.parent_body, [f.name for f in model.frames])
+            )
         parent = model.frames[model.getFrameId(frame.parent_body)]
         placement = parent.placement * pin.SE3(np.eye(3), np.asarray(frame.pos_b, dtype=float))
         model.addFrame(
-            pin.Frame(frame.name, parent.parentJoint, model.getFrameId(frame.parent_body),
-                      placement, pin.FrameType.OP_FRAME)
+            pin.Frame(
+                frame.name,
+                parent.parentJoint,
+                model.getFrameId(frame.parent_body),
+                placement,
+                pin.FrameType.OP_FRAME,
+            )
         )
     q_idx, v_idx = [], []
     for name in spec.joint_names:
@@ -75,7 +84,6 @@ def build_pinocchio(spec: RobotSpec) -> PinocchioRobot:
         v_idx.append(model.joints[jid].idx_v)
     if model.nq != 7 + spec.num_joints:
         raise RobotError(
-            f"{urdf}: model has nq={model.nq}, expected 7 + {spec.num_joints} joints of robot {spec.name}"
+            f"{urdf}: model has nq={model.nq}, expected 7 + {spec.num_joints} (robot {spec.name})"
         )
     return PinocchioRobot(spec, model, collision_model, np.array(q_idx), np.array(v_idx))
-

@@ -35,7 +35,9 @@ class MotorClass:
 
     def __post_init__(self) -> None:
         if self.gear_ratios[0] != 1.0:
-            raise ConfigError(f"motor {self.name}: gear_ratios[0] must be 1, got {self.gear_ratios}")
+            raise ConfigError(
+                f"motor {self.name}: gear_ratios[0] must be 1, got {self.gear_ratios}"
+            )
         if self.parallel < 1:
             raise ConfigError(f"motor {self.name}: parallel must be >= 1, got {self.parallel}")
 
@@ -74,7 +76,9 @@ class JointSpec:
 
     def __post_init__(self) -> None:
         if not self.lower_rad < self.upper_rad:
-            raise ConfigError(f"joint {self.name}: lower {self.lower_rad} >= upper {self.upper_rad}")
+            raise ConfigError(
+                f"joint {self.name}: lower {self.lower_rad} >= upper {self.upper_rad}"
+            )
         if not self.lower_rad <= self.default_pos_rad <= self.upper_rad:
             raise ConfigError(
                 f"joint {self.name}: default_pos_rad {self.default_pos_rad} outside "
@@ -181,7 +185,9 @@ class RobotSpec:
         if len(set(names)) != len(names):
             raise ConfigError(f"robot {self.name}: duplicate joint names")
         if self.natural_freq_hz <= 0 or self.damping_ratio <= 0 or self.stand_natural_freq_hz <= 0:
-            raise ConfigError(f"robot {self.name}: natural frequencies and damping_ratio must be > 0")
+            raise ConfigError(
+                f"robot {self.name}: natural frequencies and damping_ratio must be > 0"
+            )
         frames = {f.name for f in self.extra_frames}
         for foot in self.feet:
             if foot.body not in self.tracked_bodies and foot.body not in frames:

@@ -1,0 +1,79 @@
+"""The CLI as a user runs it: a real subprocess, real files."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ["demo", "robot", "keyframes", "render"]
+
+
+def run(*args, check=False):
+    proc = subprocess.run([sys.executable, "-m", "humimic", *args], capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_top_level_help_lists_every_command():
+    out = run("--help", check=True).stdout
+    for cmd in COMMANDS:
+        assert cmd in out
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_each_command_explains_itself(cmd):
+    out = run(cmd, "--help", check=True).stdout
+    assert "usage: humimic " + cmd in out
+    assert len(out.splitlines()) > 3
+
+
+def test_robot_table_shows_gains():
+    out = run("robot", "g1", check=True).stdout
+    assert "left_knee_joint" in out and "99.10" in out  # kp of the knee (see test_g1_spec)
+    assert "29 joints" in out
+
+
+def test_user_error_is_one_line_and_nonzero(tmp_path):
+    proc = run("render", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "x.mp4"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'missing.npz'}: no such motion file"
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.mp4").exists()
+    proc = run("robot", "h1")
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown robot 'h1'; valid: g1"
+
+
+def test_keyframes_then_render(tmp_path):
+    from humimic.cli import default_clip_path
+
+    clip = tmp_path / "clip.npz"
+    run("keyframes", str(default_clip_path()), "-o", str(clip), check=True)
+    out = run(
+        "render",
+        str(clip),
+        "-o",
+        str(tmp_path / "c.mp4"),
+        "--width",
+        "160",
+        "--height",
+        "128",
+        "--fps",
+        "10",
+        check=True,
+    ).stdout
+    # 4.6 s at 10 fps → 47 frames
+    assert "47 frames, 160x128" in out
+
+
+def test_demo_writes_report_clip_and_video(tmp_path):
+    out = tmp_path / "demo"
+    proc = run("demo", "-o", str(out), check=True)
+    assert "OK in" in proc.stdout
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality["joint_limit_violations"] == 0
+    assert quality["lowest_sole_mm"] > -5
+    assert (out / "clip.npz").stat().st_size > 0
+    assert (out / "clip.mp4").stat().st_size > 10_000
+    assert "clip.mp4" in (out / "report.md").read_text()
