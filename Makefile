@@ -10,6 +10,7 @@ demo: install
 	humimic demo
 
 test: install
+	ruff check . && ruff format --check . && $(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: install

@@ -59,11 +59,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement (s)")
     args = parser.parse_args()
     rows = []
-    for label, stand in (("mj_step, standing (30 Hz stand gains)", True),
-                         ("mj_step, policy gains (falls, then lies)", False)):
+    for label, stand in (
+        ("mj_step, standing (30 Hz stand gains)", True),
+        ("mj_step, policy gains (falls, then lies)", False),
+    ):
         sps, ncon = physics_steps_per_s(args.seconds, stand)
-        rows.append((label, f"{sps:,.0f} steps/s", f"{sps * 0.005:,.1f}× real time",
-                     f"{ncon:.1f} contacts"))
+        rows.append(
+            (label, f"{sps:,.0f} steps/s", f"{sps * 0.005:,.1f}× real time", f"{ncon:.1f} contacts")
+        )
     fps = fk_frames_per_s(args.seconds)
     rows.append(("Pinocchio FK, 15 tracked bodies", f"{fps:,.0f} frames/s", "", ""))
     width = max(len(r[0]) for r in rows)

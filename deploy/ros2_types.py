@@ -293,7 +293,7 @@ class Ros2Types:
         if node == Nodetype.BASE:
             base, bound = arg
             if base == "string":
-                return idl_types.bounded_str[bound] if bound else str
+                return idl_types.bounded_str[bound] if bound else str  # type: ignore[misc]
             if base not in _IDL_BASE:
                 raise DeployError(f"{where}: type {base!r} has no Cyclone DDS mapping")
             return _IDL_BASE[base]
@@ -302,9 +302,9 @@ class Ros2Types:
         sub, size = arg
         sub_t = self._idl_member(sub, where)
         if node == Nodetype.ARRAY:
-            return idl_types.array[sub_t, size]
+            return idl_types.array[sub_t, size]  # type: ignore[misc]
         if node == Nodetype.SEQUENCE:
-            return idl_types.sequence[sub_t, size] if size else idl_types.sequence[sub_t]
+            return idl_types.sequence[sub_t, size] if size else idl_types.sequence[sub_t]  # type: ignore[misc]
         raise DeployError(f"{where}: unsupported field node {node!r}")
 
     def _idl_default(self, desc: tuple[Any, Any]) -> Callable[[], Any]:
@@ -532,7 +532,7 @@ def _check_int_range(values: np.ndarray, base: str, where: str) -> None:
     """Raise if an integer field gets a value its wire type cannot hold."""
     if base not in _NP_DTYPE or not np.issubdtype(_NP_DTYPE[base], np.integer) or not values.size:
         return
-    info = np.iinfo(_NP_DTYPE[base])
+    info = np.iinfo(_NP_DTYPE[base])  # type: ignore[type-var]
     lo, hi = values.min(), values.max()
     if lo < info.min or hi > info.max:
         bad = lo if lo < info.min else hi
@@ -559,14 +559,14 @@ def _make_final_struct(
     Built like ``cyclonedds.idl.make_idl_struct`` but with field defaults, so an instance can
     be created with no arguments (every field zero / empty).
     """
-    namespace = IdlMeta.__prepare__(class_name, (IdlStruct,), typename=typename)
+    namespace: Any = IdlMeta.__prepare__(class_name, (IdlStruct,), typename=typename)
     for name, idl_t in members.items():
         namespace["__annotations__"][name] = idl_t
         namespace[name] = dataclasses.field(default_factory=defaults[name])
     if renamed:
         namespace["__idl_field_annotations__"] = renamed
     namespace["__module__"] = __name__
-    cls = IdlMeta(class_name, (IdlStruct,), namespace)
+    cls: Any = IdlMeta(class_name, (IdlStruct,), namespace)
     # Explicit even though final is Cyclone's default: ROS 2 never matches @appendable.
     idl_annotations.final(cls)
     # Disallow XCDR2 (sets DISALLOWS_XCDR2): the writer can only ever send plain CDR.

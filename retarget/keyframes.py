@@ -80,7 +80,9 @@ def load_keyframes(path: str | os.PathLike[str], robot: RobotSpec | None = None)
     if not (math.isfinite(fps) and fps > 0):
         raise _fail(path_s, "field 'fps'", f"expected a positive frame rate, got {fps}")
 
-    times, joints, roots = [], [], []
+    times: list[float] = []
+    joints: list[np.ndarray] = []
+    roots: list[np.ndarray] = []
     q = np.array(robot.default_joint_pos_rad)
     root = np.zeros(3)  # x, y, yaw (rad)
     for i, key in enumerate(doc["keyframes"]):
