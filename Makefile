@@ -7,14 +7,14 @@ install:
 	PYTHON=$(PY) ./scripts/install.sh
 
 demo: install
-	humimic demo
+	$(PY) -m humimic demo
 
 test: install
-	ruff check . && ruff format --check . && $(PY) -m mypy
+	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/physics_speed.py
 
 lint:
-	ruff check . && ruff format --check .
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
