@@ -50,8 +50,8 @@ class IkSettings:
     error_damping: float = 0.5
     max_step_rad: float = 0.3
     max_joint_speed_rad_s: float = 14.0
-    collision_weight: float = 30.0
-    margin_m: float = 0.005
+    collision_weight: float = 50.0
+    margin_m: float = 0.01
 
 
 def skew(v: np.ndarray) -> np.ndarray:
@@ -92,6 +92,7 @@ class FrameIK:
         self.upper = np.array(spec.joint_upper_rad)
         self.v_max = np.array(spec.velocity_limit_rad_s)
         self.q_default = np.array(spec.default_joint_pos_rad)
+        self._diag = np.arange(self.nv)
 
     def frame_positions(self, q: np.ndarray) -> np.ndarray:
         """World positions ``[P, 3]`` of the position frames at ``q``."""
@@ -126,36 +127,44 @@ class FrameIK:
             step = np.minimum(self.v_max, s.max_joint_speed_rad_s) * dt_s
             lo = np.maximum(lo, joint_prev - step)
             hi = np.minimum(hi, joint_prev + step)
-        post_rows = np.zeros((len(self.v_idx), self.nv))
-        post_rows[np.arange(len(self.v_idx)), self.v_idx] = s.posture_weight
+        pos_on = [(k, fid) for k, fid in enumerate(self.pos_ids) if pos_weight[k] > 0.0]
+        rot_on = [(k, fid) for k, fid in enumerate(self.rot_ids) if rot_weight[k] > 0.0]
+        n_rows = 3 * (len(pos_on) + len(rot_on))
+        J_all = np.empty((n_rows, self.nv))
+        e_all = np.empty(n_rows)
+        w_post2 = s.posture_weight**2
         for _ in range(iterations):
             pin.computeJointJacobians(model, data, q)
             pin.updateFramePlacements(model, data)
-            rows: list[np.ndarray] = []
-            errs: list[np.ndarray] = []
-            for k, fid in enumerate(self.pos_ids):
+            r = 0
+            for k, fid in pos_on:
                 w = pos_weight[k]
-                if w <= 0.0:
-                    continue
                 J = pin.getFrameJacobian(model, data, fid, pin.LOCAL_WORLD_ALIGNED)
-                rows.append(w * J[:3])
-                errs.append(w * (pos_target_w[k] - data.oMf[fid].translation))
-            for k, fid in enumerate(self.rot_ids):
+                J_all[r : r + 3] = w * J[:3]
+                e_all[r : r + 3] = w * (pos_target_w[k] - data.oMf[fid].translation)
+                r += 3
+            for k, fid in rot_on:
                 w = rot_weight[k]
-                if w <= 0.0:
-                    continue
                 J = pin.getFrameJacobian(model, data, fid, pin.LOCAL_WORLD_ALIGNED)
-                rows.append(w * J[3:])
-                errs.append(w * pin.log3(rot_target_w[k] @ data.oMf[fid].rotation.T))
-            rows.append(post_rows)
-            errs.append(s.posture_weight * (self.q_default - q[self.q_idx]))
-            if avoid_collisions and self.checker is not None:
-                self._collision_rows(rows, errs)
-            J_all = np.vstack(rows)
-            e_all = np.concatenate(errs)
+                J_all[r : r + 3] = w * J[3:]
+                e_all[r : r + 3] = w * pin.log3(rot_target_w[k] @ data.oMf[fid].rotation.T)
+                r += 3
             H = J_all.T @ J_all
-            H[np.diag_indices_from(H)] += s.damping + s.error_damping * float(e_all @ e_all)
-            dv = np.linalg.solve(H, J_all.T @ e_all)
+            g = J_all.T @ e_all
+            err2 = float(e_all @ e_all)
+            if avoid_collisions and self.checker is not None:
+                rows: list[np.ndarray] = []
+                errs: list[np.ndarray] = []
+                self._collision_rows(rows, errs)
+                if rows:
+                    Jc, ec = np.vstack(rows), np.concatenate(errs)
+                    H += Jc.T @ Jc
+                    g += Jc.T @ ec
+            # posture prior on the joints (a diagonal block: added to H and g directly)
+            H[self.v_idx, self.v_idx] += w_post2
+            g[self.v_idx] += w_post2 * (self.q_default - q[self.q_idx])
+            H[self._diag, self._diag] += s.damping + s.error_damping * err2
+            dv = np.linalg.solve(H, g)
             biggest = np.abs(dv).max()
             if biggest > s.max_step_rad:
                 dv *= s.max_step_rad / biggest

@@ -30,7 +30,8 @@ from humimic.rotations import matrix_to_quat, xyzw_to_wxyz
 
 logger = logging.getLogger(__name__)
 
-REPAIR_TAIL = 3  # frames after a collision frame that are re-solved too (velocity continuity)
+REPAIR_TAIL = 2  # frames after a collision frame that are re-solved too (velocity continuity)
+REPAIR_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ class RetargetConfig:
     """Retargeting settings; defaults work for every clip we test (nothing per clip)."""
 
     fps: float = 50.0
-    iterations: int = 3
-    repair_iterations: int = 6
-    first_frame_iterations: int = 60
+    iterations: int = 2
+    repair_iterations: int = 5
+    first_frame_iterations: int = 30
     release_blend_s: float = 0.12
     self_collision: bool = True
     stance: StanceConfig = field(default_factory=StanceConfig)
@@ -154,25 +155,31 @@ def _repair_collisions(
     configuration and velocity-limited against the (repaired) frame before it.
     """
     n = qs.shape[0]
-    root = qs[:, :3]
-    quat = xyzw_to_wxyz(qs[:, 3:7])
-    dist = checker.clip_depths(root, quat, qs[:, ik.q_idx])  # [T, P]
-    hit = np.flatnonzero(dist.min(axis=1) < cfg.ik.margin_m)
-    todo = sorted({t for h in hit for t in range(h, min(n, h + REPAIR_TAIL + 1))})
-    for t in todo:
-        pw, rw = weights(t)
-        prev = qs[t - 1, ik.q_idx] if t > 0 else None
-        qs[t] = ik.solve(
-            qs[t].copy(),
-            pos_t[t],
-            pw,
-            rot_t[t],
-            rw,
-            prev,
-            1.0 / fps,
-            cfg.repair_iterations,
-            avoid_collisions=True,
+    frames = np.arange(n)
+    for _ in range(REPAIR_ROUNDS):
+        dist = checker.clip_depths(
+            qs[frames, :3], xyzw_to_wxyz(qs[frames, 3:7]), qs[frames][:, ik.q_idx]
         )
+        hit = frames[dist.min(axis=1) < 0.5 * cfg.ik.margin_m]
+        if len(hit) == 0:
+            return
+        todo = sorted({t for h in hit for t in range(h, min(n, h + REPAIR_TAIL + 1))})
+        for t in todo:
+            pw, rw = weights(t)
+            prev = qs[t - 1, ik.q_idx] if t > 0 else None
+            qs[t] = ik.solve(
+                qs[t].copy(),
+                pos_t[t],
+                pw,
+                rot_t[t],
+                rw,
+                prev,
+                1.0 / fps,
+                cfg.repair_iterations,
+                avoid_collisions=True,
+            )
+        frames = np.array(todo)
+    logger.info("self-collision repair: %d frames still closer than the margin", len(frames))
 
 
 def retarget(

@@ -15,6 +15,7 @@ That level maps onto the robot's ankle height with a flat sole on the floor.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,33 +102,39 @@ class RobotProportions:
 
     @classmethod
     def measure(cls, spec: RobotSpec) -> RobotProportions:
-        hm = spec.human_map
-        names = [hm[f"{s}_{p}"] for s in SIDES for p in ("hip", "knee", "ankle")]
-        names += [hm[f"{s}_{p}"] for s in SIDES for p in ("shoulder", "elbow", "wrist")]
-        names += [spec.root_body, spec.anchor_body, hm["head"]]
-        fk = ForwardKinematics(spec, names)
-        pos, quat = fk(np.zeros(3), np.array([1.0, 0, 0, 0]), np.zeros(spec.num_joints))
-        p = dict(zip(names, pos[0], strict=True))
-        R_torso = quat_to_matrix(quat[0, names.index(spec.anchor_body)])
-        torso = p[spec.anchor_body]
+        """Measured once per robot (cached)."""
+        return _measure(spec)
 
-        def dist(a: str, b: str) -> float:
-            return float(
-                np.mean([np.linalg.norm(p[hm[f"{s}_{b}"]] - p[hm[f"{s}_{a}"]]) for s in SIDES])
-            )
 
-        foot = spec.feet[0]
-        return cls(
-            thigh_m=dist("hip", "knee"),
-            shin_m=dist("knee", "ankle"),
-            upper_arm_m=dist("shoulder", "elbow"),
-            forearm_m=dist("elbow", "wrist"),
-            hip_b={s: p[hm[f"{s}_hip"]] - p[spec.root_body] for s in SIDES},
-            shoulder_b={s: R_torso.T @ (p[hm[f"{s}_shoulder"]] - torso) for s in SIDES},
-            torso_in_pelvis_b=torso - p[spec.root_body],
-            head_b=R_torso.T @ (p[hm["head"]] - torso),
-            ankle_height_m=-foot.sole_z_b,
+@functools.cache
+def _measure(spec: RobotSpec) -> RobotProportions:
+    hm = spec.human_map
+    names = [hm[f"{s}_{p}"] for s in SIDES for p in ("hip", "knee", "ankle")]
+    names += [hm[f"{s}_{p}"] for s in SIDES for p in ("shoulder", "elbow", "wrist")]
+    names += [spec.root_body, spec.anchor_body, hm["head"]]
+    fk = ForwardKinematics(spec, names)
+    pos, quat = fk(np.zeros(3), np.array([1.0, 0, 0, 0]), np.zeros(spec.num_joints))
+    p = dict(zip(names, pos[0], strict=True))
+    R_torso = quat_to_matrix(quat[0, names.index(spec.anchor_body)])
+    torso = p[spec.anchor_body]
+
+    def dist(a: str, b: str) -> float:
+        return float(
+            np.mean([np.linalg.norm(p[hm[f"{s}_{b}"]] - p[hm[f"{s}_{a}"]]) for s in SIDES])
         )
+
+    foot = spec.feet[0]
+    return RobotProportions(
+        thigh_m=dist("hip", "knee"),
+        shin_m=dist("knee", "ankle"),
+        upper_arm_m=dist("shoulder", "elbow"),
+        forearm_m=dist("elbow", "wrist"),
+        hip_b={s: p[hm[f"{s}_hip"]] - p[spec.root_body] for s in SIDES},
+        shoulder_b={s: R_torso.T @ (p[hm[f"{s}_shoulder"]] - torso) for s in SIDES},
+        torso_in_pelvis_b=torso - p[spec.root_body],
+        head_b=R_torso.T @ (p[hm["head"]] - torso),
+        ankle_height_m=-foot.sole_z_b,
+    )
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ _LEFT_CAPSULES = (
 )
 
 CAPSULES = (
-    Capsule("pelvis", "pelvis", (0.0, -0.05, -0.04), (0.0, 0.05, -0.04), 0.08),
+    # sized from the visual meshes' bounding boxes (pelvis: x ±0.05, y ±0.068, z -0.15..0)
+    Capsule("pelvis", "pelvis", (0.0, -0.015, -0.075), (0.0, 0.015, -0.075), 0.058),
     Capsule("torso", "torso_link", (0.0, 0.0, 0.08), (0.0, 0.0, 0.25), 0.08),
     Capsule("head", "head_link", (0.01, 0.0, 0.42), (0.01, 0.0, 0.48), 0.07),
     *_LEFT_CAPSULES,
