@@ -40,7 +40,8 @@ class IkSettings:
 
     λ = ``damping`` + ``error_damping``·‖e‖² (Levenberg–Marquardt with the error-dependent term
     of Sugihara 2011: steps shrink near singularities, e.g. a stretched knee); each step's
-    largest component is capped at ``max_step_rad``; joints move at most
+    largest component is capped at ``max_step_rad`` and iterating stops once it falls below
+    ``converged_step_rad``; joints move at most
     ``min(velocity limit, max_joint_speed_rad_s)``·dt per frame (14 rad/s keeps |Δq| < 0.3 rad
     at 50 fps); ``margin_m`` is the capsule clearance the collision rows keep.
     """
@@ -49,6 +50,7 @@ class IkSettings:
     damping: float = 1e-3
     error_damping: float = 0.5
     max_step_rad: float = 0.3
+    converged_step_rad: float = 2e-3
     max_joint_speed_rad_s: float = 14.0
     collision_weight: float = 50.0
     margin_m: float = 0.01
@@ -132,34 +134,45 @@ class FrameIK:
         n_rows = 3 * (len(pos_on) + len(rot_on))
         J_all = np.empty((n_rows, self.nv))
         e_all = np.empty(n_rows)
+        w_rows = np.repeat(
+            [pos_weight[k] for k, _ in pos_on] + [rot_weight[k] for k, _ in rot_on], 3
+        )
         w_post2 = s.posture_weight**2
+        Jc: np.ndarray | None = None
+        ec = np.zeros(0)
+        dv = np.zeros(self.nv)
+        lwa = pin.LOCAL_WORLD_ALIGNED
         for _ in range(iterations):
             pin.computeJointJacobians(model, data, q)
             pin.updateFramePlacements(model, data)
+            oMf = data.oMf
             r = 0
             for k, fid in pos_on:
-                w = pos_weight[k]
-                J = pin.getFrameJacobian(model, data, fid, pin.LOCAL_WORLD_ALIGNED)
-                J_all[r : r + 3] = w * J[:3]
-                e_all[r : r + 3] = w * (pos_target_w[k] - data.oMf[fid].translation)
+                J_all[r : r + 3] = pin.getFrameJacobian(model, data, fid, lwa)[:3]
+                e_all[r : r + 3] = pos_target_w[k] - oMf[fid].translation
                 r += 3
             for k, fid in rot_on:
-                w = rot_weight[k]
-                J = pin.getFrameJacobian(model, data, fid, pin.LOCAL_WORLD_ALIGNED)
-                J_all[r : r + 3] = w * J[3:]
-                e_all[r : r + 3] = w * pin.log3(rot_target_w[k] @ data.oMf[fid].rotation.T)
+                J_all[r : r + 3] = pin.getFrameJacobian(model, data, fid, lwa)[3:]
+                e_all[r : r + 3] = pin.log3(rot_target_w[k] @ oMf[fid].rotation.T)
                 r += 3
+            J_all *= w_rows[:, None]
+            e_all *= w_rows
             H = J_all.T @ J_all
             g = J_all.T @ e_all
             err2 = float(e_all @ e_all)
             if avoid_collisions and self.checker is not None:
-                rows: list[np.ndarray] = []
-                errs: list[np.ndarray] = []
-                self._collision_rows(rows, errs)
-                if rows:
-                    Jc, ec = np.vstack(rows), np.concatenate(errs)
-                    H += Jc.T @ Jc
-                    g += Jc.T @ ec
+                if Jc is None:  # linearize the pair distances once per frame ...
+                    rows: list[np.ndarray] = []
+                    errs: list[np.ndarray] = []
+                    self._collision_rows(rows, errs)
+                    Jc = np.vstack(rows) if rows else np.zeros((0, self.nv))
+                    ec = np.concatenate(errs) if errs else np.zeros(0)
+                else:  # ... and move along that linear model in later steps
+                    ec = ec - Jc @ dv
+                if len(ec):
+                    active = ec > 0.0  # a pair already past the margin stops pushing
+                    H += Jc[active].T @ Jc[active]
+                    g += Jc[active].T @ ec[active]
             # posture prior on the joints (a diagonal block: added to H and g directly)
             H[self.v_idx, self.v_idx] += w_post2
             g[self.v_idx] += w_post2 * (self.q_default - q[self.q_idx])
@@ -170,6 +183,8 @@ class FrameIK:
                 dv *= s.max_step_rad / biggest
             q = pin.integrate(model, q, dv)
             q[self.q_idx] = np.clip(q[self.q_idx], lo, hi)
+            if biggest < s.converged_step_rad:
+                break
         return q
 
     def _collision_rows(self, rows: list[np.ndarray], errs: list[np.ndarray]) -> None:

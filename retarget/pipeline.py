@@ -56,7 +56,7 @@ class RetargetConfig:
     """Retargeting settings; defaults work for every clip we test (nothing per clip)."""
 
     fps: float = 50.0
-    iterations: int = 2
+    iterations: int = 3
     repair_iterations: int = 5
     first_frame_iterations: int = 30
     release_blend_s: float = 0.12
@@ -160,7 +160,7 @@ def _repair_collisions(
         dist = checker.clip_depths(
             qs[frames, :3], xyzw_to_wxyz(qs[frames, 3:7]), qs[frames][:, ik.q_idx]
         )
-        hit = frames[dist.min(axis=1) < 0.5 * cfg.ik.margin_m]
+        hit = frames[dist.min(axis=1) < 0.0]
         if len(hit) == 0:
             return
         todo = sorted({t for h in hit for t in range(h, min(n, h + REPAIR_TAIL + 1))})
