@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -100,6 +101,41 @@ def cmd_keyframes(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_retarget(args: argparse.Namespace) -> None:
+    """Retarget mocap onto a robot: BVH (any skeleton), DeepMimic .txt, robot CSV or keyframe
+    YAML → Motion clip (.npz), with quality metrics. A folder runs every file in it."""
+    from humimic.retarget.batch import RetargetJob, batch_jobs, run_batch, run_job, summary
+
+    src = Path(args.input)
+    template = RetargetJob(
+        source=str(src),
+        output=args.output,
+        robot=args.robot,
+        fps=args.fps,
+        report=args.report,
+        csv=args.csv,
+        video=args.video,
+        preset=args.preset,
+        mapping=args.mapping,
+        m_per_unit=args.unit_scale,
+        character=args.character,
+    )
+    if src.is_dir():
+        jobs = batch_jobs(src, Path(args.output), template)
+        done, failed = run_batch(jobs, args.workers)
+        print(summary(done, failed))
+        print(f"{len(done)} retargeted, {len(failed)} failed; outputs in {args.output}/")
+        if failed:
+            raise HumimicError(f"{len(failed)} of {len(jobs)} clips failed (see above)")
+        return
+    metrics = run_job(template)
+    if metrics is not None:
+        print(summary({src.name: metrics}, {}))
+    print(
+        f"wrote {args.output}" + "".join(f", {p}" for p in (args.report, args.csv, args.video) if p)
+    )
+
+
 def cmd_render(args: argparse.Namespace) -> None:
     """Render a Motion clip to a video (offscreen, kinematic playback)."""
     from humimic.motion import Motion
@@ -151,6 +187,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("keyframes", cmd_keyframes, "build a motion clip from a keyframe YAML")
     p.add_argument("file", help=f"keyframe YAML (example: {default_clip_path()})")
     p.add_argument("-o", "--output", required=True, help="output clip (.npz)")
+
+    p = add("retarget", cmd_retarget, "retarget mocap (BVH, DeepMimic, CSV, YAML) onto a robot")
+    p.add_argument("input", help="mocap file, or a folder of them for a batch")
+    p.add_argument(
+        "-o", "--output", required=True, help="output clip (.npz), or output folder for a batch"
+    )
+    p.add_argument("--robot", default="g1", help="registered robot (default: %(default)s)")
+    p.add_argument(
+        "--fps", type=float, default=50.0, help="output frame rate (default: %(default)s)"
+    )
+    p.add_argument("--report", help="write the quality metrics as JSON here")
+    p.add_argument("--csv", help="also export the clip in Unitree's LAFAN1 CSV layout (30 fps)")
+    p.add_argument("--video", help="render the robot over the scaled human skeleton (.mp4)")
+    p.add_argument("--preset", help="skeleton naming preset (cmu, lafan1, mixamo, deepmimic, none)")
+    p.add_argument("--mapping", help="YAML file mapping canonical joints to the skeleton's")
+    p.add_argument(
+        "--unit-scale",
+        type=float,
+        help="metres per file unit (default: detected from the skeleton's height)",
+    )
+    p.add_argument("--character", help="DeepMimic character file (default: humanoid3d.txt beside)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, (os.cpu_count() or 1)),
+        help="processes for a folder (default: %(default)s)",
+    )
 
     p = add("render", cmd_render, "render a motion clip to a video")
     p.add_argument("motion", help="motion clip (.npz)")

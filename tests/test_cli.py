@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["demo", "robot", "keyframes", "render"]
+COMMANDS = ["demo", "robot", "keyframes", "retarget", "render"]
 
 
 def run(*args, check=False):
@@ -77,3 +77,55 @@ def test_demo_writes_report_clip_and_video(tmp_path):
     assert (out / "clip.npz").stat().st_size > 0
     assert (out / "clip.mp4").stat().st_size > 10_000
     assert "clip.mp4" in (out / "report.md").read_text()
+
+
+def test_retarget_writes_clip_report_and_csv(tmp_path, shared_data):
+    src = shared_data / "deepmimic" / "humanoid3d_walk.txt"
+    out = tmp_path / "walk.npz"
+    proc = run(
+        "retarget",
+        str(src),
+        "-o",
+        str(out),
+        "--report",
+        str(tmp_path / "walk.json"),
+        "--csv",
+        str(tmp_path / "walk.csv"),
+        check=True,
+    )
+    assert "humanoid3d_walk.txt" in proc.stdout  # the metrics table has the clip's row
+    report = json.loads((tmp_path / "walk.json").read_text())
+    assert report["metrics"]["joint_limit_violations"] == 0
+    # the clip: 1.267 s at 50 fps → floor(1.267·50) + 1 = 64 frames, i.e. 63/50 = 1.26 s;
+    # the CSV is at 30 fps: floor(1.26·30) + 1 = 38 rows of 3 + 4 + 29 = 36 values
+    rows = (tmp_path / "walk.csv").read_text().splitlines()
+    assert len(rows) == 38 and len(rows[0].split(",")) == 36
+    from humimic.motion import Motion
+
+    assert Motion.load(out).num_frames == 64  # 1.267 s at 50 fps
+
+
+def test_retarget_bad_bvh_is_one_line_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.bvh"
+    bad.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
+    proc = run("retarget", str(bad), "-o", str(tmp_path / "out.npz"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "bad.bvh" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_retarget_batch_reports_failures_and_goes_on(tmp_path, shared_data):
+    import shutil
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(shared_data / "deepmimic" / "humanoid3d_walk.txt", src / "walk.txt")
+    shutil.copy(shared_data / "deepmimic" / "humanoid3d.txt", src / "humanoid3d.txt")
+    (src / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n")
+    out = tmp_path / "out"
+    proc = run("retarget", str(src), "-o", str(out), "--workers", "1")
+    assert proc.returncode == 2
+    assert "FAILED broken.bvh" in proc.stdout
+    assert "1 retargeted, 1 failed" in proc.stdout
+    assert (out / "walk.npz").exists() and not (out / "broken.npz").exists()
