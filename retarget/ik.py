@@ -181,8 +181,11 @@ class FrameIK:
             biggest = np.abs(dv).max()
             if biggest > s.max_step_rad:
                 dv *= s.max_step_rad / biggest
+            q_before = q
             q = pin.integrate(model, q, dv)
             q[self.q_idx] = np.clip(q[self.q_idx], lo, hi)
+            if Jc is not None:  # the collision model moves by the step actually taken (clipped)
+                dv = pin.difference(model, q_before, q)
             if biggest < s.converged_step_rad:
                 break
         return q

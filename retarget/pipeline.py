@@ -68,8 +68,11 @@ class RetargetConfig:
     def __post_init__(self) -> None:
         if not self.fps > 0:
             raise ConfigError(f"RetargetConfig.fps: expected > 0, got {self.fps}")
-        if self.iterations < 1 or self.first_frame_iterations < 1:
-            raise ConfigError("RetargetConfig.iterations: expected >= 1")
+        for name in ("iterations", "first_frame_iterations", "repair_iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"RetargetConfig.{name}: expected >= 1, got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)
