@@ -7,6 +7,7 @@ humimic sets ``egl`` when nothing is set.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -87,40 +88,58 @@ def render_motion(
     Returns:
         The output path and the number of frames written.
     """
-    import imageio.v2 as imageio
-
     motion.check_robot(spec)
     out = Path(out_path)
+    check_video_args(out, width, height)
+    times = video_frame_times(motion.duration_s, video_fps)
+    frames = motion.sample(times)
+    renderer = ClipRenderer(build_mujoco(spec), width, height)
+    try:
+        images = (
+            renderer.render(frames.root_pos_w[k], frames.root_quat_w[k], frames.joint_pos[k])
+            for k in range(len(times))
+        )
+        write_video(out, images, len(times), video_fps, progress=progress)
+    finally:
+        renderer.close()
+    return out, len(times)
+
+
+def check_video_args(out: Path, width: int, height: int) -> None:
+    """Refuse, before anything is written, a non-video suffix or a size H.264 cannot take."""
     if out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
         raise RenderError(f"{out}: video output must be .mp4, .mkv or .mov")
     if width % 16 or height % 16:
         raise RenderError(f"video size must be a multiple of 16 pixels, got {width}x{height}")
-    num = int(np.floor(motion.duration_s * video_fps + 1e-9)) + 1
-    frames = motion.sample(np.arange(num) / video_fps)
-    renderer = ClipRenderer(build_mujoco(spec), width, height)
-    try:
-        with atomic_path(out) as tmp:
-            writer = imageio.get_writer(
-                tmp,
-                format="FFMPEG",
-                mode="I",
-                fps=video_fps,
-                codec="libx264",
-                quality=7,
-                macro_block_size=16,
-                ffmpeg_log_level="error",
-            )
-            try:
-                for k in tqdm(
-                    range(num), desc=f"render {out.name}", unit="frame", disable=not progress
-                ):
-                    writer.append_data(
-                        renderer.render(
-                            frames.root_pos_w[k], frames.root_quat_w[k], frames.joint_pos[k]
-                        )
-                    )
-            finally:
-                writer.close()
-    finally:
-        renderer.close()
-    return out, num
+
+
+def video_frame_times(duration_s: float, video_fps: float) -> np.ndarray:
+    """Frame times ``k / video_fps`` for ``k = 0 .. floor(duration_s · video_fps)``."""
+    return np.arange(int(np.floor(duration_s * video_fps + 1e-9)) + 1) / video_fps
+
+
+def write_video(
+    out: Path, images: Iterable[np.ndarray], num: int, video_fps: float, *, progress: bool = True
+) -> Path:
+    """Encode ``num`` RGB images as H.264 into ``out`` atomically, with a progress bar."""
+    import imageio.v2 as imageio
+
+    with atomic_path(out) as tmp:
+        writer = imageio.get_writer(
+            tmp,
+            format="FFMPEG",
+            mode="I",
+            fps=video_fps,
+            codec="libx264",
+            quality=7,
+            macro_block_size=16,
+            ffmpeg_log_level="error",
+        )
+        try:
+            for image in tqdm(
+                images, total=num, desc=f"render {out.name}", unit="frame", disable=not progress
+            ):
+                writer.append_data(image)
+        finally:
+            writer.close()
+    return out

@@ -25,18 +25,20 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # as humimic.render: before MuJoCo is
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
-from humimic.errors import RenderError  # noqa: E402
-from humimic.io import atomic_path  # noqa: E402
-from humimic.render import DEFAULT_VIDEO_FPS, ClipRenderer  # noqa: E402
+from humimic.render import (  # noqa: E402
+    DEFAULT_VIDEO_FPS,
+    ClipRenderer,
+    check_video_args,
+    video_frame_times,
+    write_video,
+)
 from humimic.retarget.pipeline import RetargetResult  # noqa: E402
 from humimic.robots.mujoco_model import MujocoRobot, build_mujoco  # noqa: E402
 from humimic.robots.spec import RobotSpec  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 NECK_FRACTION = 0.7  # the virtual neck: pelvis + 0.7 · (head − pelvis)
 BONE_RGBA = np.array([1.0, 0.5, 0.0, 0.75], np.float32)  # translucent orange
 STANCE_RGBA = np.array([0.1, 0.85, 0.1, 0.9], np.float32)  # an ankle whose foot is in stance
@@ -218,13 +220,6 @@ def sample_targets(result: RetargetResult, t_s: np.ndarray) -> tuple[np.ndarray,
     return keypoints, stance
 
 
-def _check_video_args(out: Path, width: int, height: int) -> None:
-    if out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise RenderError(f"{out}: video output must be .mp4, .mkv or .mov")
-    if width % 16 or height % 16:
-        raise RenderError(f"video size must be a multiple of 16 pixels, got {width}x{height}")
-
-
 def render_retarget_video(
     result: RetargetResult,
     spec: RobotSpec,
@@ -248,46 +243,28 @@ def render_retarget_video(
         RenderError: a size that is not a multiple of 16, a non-video suffix (nothing written),
             or no offscreen GL.
     """
-    import imageio.v2 as imageio
-
     motion = result.motion
     motion.check_robot(spec)
     out = Path(out_path)
-    _check_video_args(out, width, height)
-    num = int(np.floor(motion.duration_s * video_fps + 1e-9)) + 1
-    times = np.arange(num) / video_fps
+    check_video_args(out, width, height)
+    times = video_frame_times(motion.duration_s, video_fps)
     frames = motion.sample(times)
     keypoints, stance = sample_targets(result, times)
     skel = Skeleton(result.target_names, spec) if skeleton else None
     renderer = SkeletonRenderer(build_mujoco(spec), width, height)
     try:
-        with atomic_path(out) as tmp:
-            writer = imageio.get_writer(
-                tmp,
-                format="FFMPEG",
-                mode="I",
-                fps=video_fps,
-                codec="libx264",
-                quality=7,
-                macro_block_size=16,
-                ffmpeg_log_level="error",
+        images = (
+            renderer.render_with_skeleton(
+                frames.root_pos_w[k],
+                frames.root_quat_w[k],
+                frames.joint_pos[k],
+                skel,
+                keypoints[k],
+                stance[k],
             )
-            try:
-                for k in tqdm(
-                    range(num), desc=f"render {out.name}", unit="frame", disable=not progress
-                ):
-                    writer.append_data(
-                        renderer.render_with_skeleton(
-                            frames.root_pos_w[k],
-                            frames.root_quat_w[k],
-                            frames.joint_pos[k],
-                            skel,
-                            keypoints[k],
-                            stance[k],
-                        )
-                    )
-            finally:
-                writer.close()
+            for k in range(len(times))
+        )
+        write_video(out, images, len(times), video_fps, progress=progress)
     finally:
         renderer.close()
-    return out, num
+    return out, len(times)
