@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+# Property tests draw the same examples on every run, so CI is reproducible; explore new ones
+# locally with `pytest --hypothesis-seed=<n>` or HUMIMIC_HYPOTHESIS_RANDOM=1.
+settings.register_profile("humimic", derandomize=not os.environ.get("HUMIMIC_HYPOTHESIS_RANDOM"))
+settings.load_profile("humimic")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pinocchio as pin
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -73,6 +73,7 @@ _coord = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=150, deadline=None)
+@example(np.array([[0.0, 1.1920929e-07, 1.1920929e-07]] + [[1.1920929e-07] * 3] * 3), False)
 @given(arrays(np.float64, (4, 3), elements=_coord), st.booleans())
 def test_matches_dense_sampling(pts: np.ndarray, parallel: bool) -> None:
     p1, q1, p2, q2 = pts
@@ -83,8 +84,10 @@ def test_matches_dense_sampling(pts: np.ndarray, parallel: bool) -> None:
     a = p1 + s[:, None] * (q1 - p1)
     b = p2 + s[:, None] * (q2 - p2)
     brute = np.linalg.norm(a[:, None] - b[None], axis=-1).min()
-    # grid step ≤ 1/400 of a segment of length ≤ 4√3 → ≤ 0.035 m error on the brute force
-    assert float(d) <= brute + 1e-9
+    # grid step ≤ 1/400 of a segment of length ≤ 4√3 → ≤ 0.035 m error on the brute force;
+    # a segment shorter than 1 µm (squared length < 1e-12) is taken as its first end point, so
+    # the exact distance may exceed the true one by up to 1e-6 m (found by hypothesis in CI)
+    assert float(d) <= brute + 1e-6
     assert float(d) >= brute - 0.035
     assert float(d) == pytest.approx(float(np.linalg.norm(c1 - c2)), abs=1e-9)
 
