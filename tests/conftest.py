@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from shared_paths import SHARED_DATA
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -14,9 +15,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 # locally with `pytest --hypothesis-seed=<n>` or HUMIMIC_HYPOTHESIS_RANDOM=1.
 settings.register_profile("humimic", derandomize=not os.environ.get("HUMIMIC_HYPOTHESIS_RANDOM"))
 settings.load_profile("humimic")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

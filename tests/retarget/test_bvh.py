@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_paths import SHARED_DATA
 
 from humimic.errors import RetargetError
 from humimic.retarget.bvh import (
@@ -27,15 +28,7 @@ from humimic.retarget.bvh import (
 )
 from humimic.rotations import quat_rotate, quat_to_matrix
 
-
-def _repo_root() -> Path:
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise RuntimeError("no pyproject.toml above the tests")
-
-
-MOCAP = _repo_root().parent / "shared" / "data" / "mocap"
+MOCAP = SHARED_DATA / "mocap"
 # Missing data is a failure (parse_bvh raises "BVH file not found: <path>"), not a skip.
 CMU_FILES = [
     MOCAP / f"cmu_{name}.bvh"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_paths import SHARED_DATA
 
 from humimic.errors import RetargetError
 from humimic.retarget.deepmimic import (
@@ -21,15 +22,7 @@ from humimic.retarget.deepmimic import (
 )
 from humimic.rotations import quat_rotate
 
-
-def _repo_root() -> Path:
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise RuntimeError("no pyproject.toml above the tests")
-
-
-DEEPMIMIC = _repo_root().parent / "shared" / "data" / "deepmimic"
+DEEPMIMIC = SHARED_DATA / "deepmimic"
 # Missing data is a failure ("DeepMimic ... file not found: <path>"), not a skip.
 CHARACTER = DEEPMIMIC / "humanoid3d.txt"
 WALK = DEEPMIMIC / "humanoid3d_walk.txt"

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from shared_paths import SHARED_DATA
 
 from humimic.errors import RetargetError
 from humimic.retarget.bvh import parse_bvh
@@ -21,15 +22,7 @@ from humimic.retarget.skeleton_map import (
     resolve_mapping,
 )
 
-
-def _repo_root() -> Path:
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise RuntimeError("no pyproject.toml above the tests")
-
-
-DATA = _repo_root().parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _tree(pairs: list[tuple[str, str | None]]) -> tuple[list[str], list[int]]:
