@@ -26,7 +26,7 @@ from humimic.retarget.targets import SIDES, Targets, build_targets, rot_y, rot_z
 from humimic.robots.kinematics import ForwardKinematics
 from humimic.robots.pinocchio_model import build_pinocchio
 from humimic.robots.spec import RobotSpec
-from humimic.rotations import matrix_to_quat, xyzw_to_wxyz
+from humimic.rotations import xyzw_to_wxyz
 
 logger = logging.getLogger(__name__)
 
@@ -204,24 +204,25 @@ def retarget(
     stance = detect_stance(targets.foot_height_h, targets.foot_speed_h, fps, cfg.stance)
     foot_pos, foot_rot = _apply_stance(targets, stance, spec, fps, cfg.release_blend_s)
 
-    ankle_names = [hm[f"{s}_ankle"] for s in SIDES]
-    pos_names = [
-        spec.root_body,
-        hm["left_knee"],
-        hm["right_knee"],
-        *ankle_names,
-        hm["left_elbow"],
-        hm["left_wrist"],
-        hm["right_elbow"],
-        hm["right_wrist"],
-        hm["head"],
-    ]
+    # position tasks: robot frame → weight (the ankles' weight depends on stance, set per frame)
+    pos_tasks = {
+        spec.root_body: w.pelvis_pos,
+        hm["left_knee"]: w.knee,
+        hm["right_knee"]: w.knee,
+        hm["left_ankle"]: 0.0,
+        hm["right_ankle"]: 0.0,
+        hm["left_elbow"]: w.elbow,
+        hm["left_wrist"]: w.wrist,
+        hm["right_elbow"]: w.elbow,
+        hm["right_wrist"]: w.wrist,
+        hm["head"]: w.head,
+    }
+    pos_names = list(pos_tasks)
+    ankle_slots = [pos_names.index(hm[f"{s}_ankle"]) for s in SIDES]  # same order as the feet
     rot_names = [spec.root_body, spec.anchor_body, *(f.body for f in spec.feet)]
-    base_pos_w = np.array(
-        [w.pelvis_pos, w.knee, w.knee, 0, 0, w.elbow, w.wrist, w.elbow, w.wrist, w.head]
-    )
+    base_pos_w = np.array(list(pos_tasks.values()))
     pos_t = np.stack([targets.pos_w[nm] for nm in pos_names], axis=1)  # [T, P, 3]
-    pos_t[:, 3:5] = foot_pos
+    pos_t[:, ankle_slots] = foot_pos
     rot_t = np.stack([targets.rot_w[spec.root_body], targets.rot_w[spec.anchor_body]], axis=1)
     rot_t = np.concatenate([rot_t, foot_rot], axis=1)  # [T, R, 3, 3]
 
@@ -236,7 +237,7 @@ def retarget(
 
     def weights(t: int) -> tuple[np.ndarray, np.ndarray]:
         pw = base_pos_w.copy()
-        pw[3:5] = np.where(stance[t], w.ankle_stance, w.ankle_swing)
+        pw[ankle_slots] = np.where(stance[t], w.ankle_stance, w.ankle_swing)
         feet = np.where(stance[t], w.foot_rot_stance, w.foot_rot_swing)
         return pw, np.array([w.pelvis_rot, w.torso_rot, *feet])
 
@@ -279,7 +280,6 @@ def retarget(
     elapsed = time.perf_counter() - t_start
     target_names = tuple(pos_names)
     targets_w = pos_t.copy()
-    _ = matrix_to_quat  # (orientation targets are not part of the keypoint error)
     return RetargetResult(
         motion, target_names, targets_w, stance, elapsed, human.duration_s, targets.scale
     )
