@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from humimic.envs.tracking.math import quat_slerp
 from humimic.errors import ConfigError, MotionError
 from humimic.motion import Motion
 
@@ -46,29 +47,6 @@ _QUAT_FIELDS = ("root_quat_w", "body_quat_w")
 _HASH_FIELDS = (*_LINEAR_FIELDS, *_QUAT_FIELDS, "foot_contact")
 
 _SNAP_FRAMES = 1e-4  # |u − round(u)| below this (in frames) counts as an exact frame time
-
-
-def quat_slerp_torch(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical linear interpolation of wxyz quaternions ``q0, q1 [..., 4]`` at ``t [...]``.
-
-    ``slerp(q0, q1, t) = sin((1 − t) θ) / sin θ · q0 + sin(t θ) / sin θ · q1`` with
-    ``cos θ = |q0 · q1|`` (``q1`` is negated when ``q0 · q1 < 0``: the short way); normalized
-    linear interpolation when ``sin θ < 1e-6``. ``t = 0`` returns ``q0`` and ``t = 1`` returns
-    ``q1`` (sign as given) bit for bit.
-    """
-    t = t.unsqueeze(-1).to(q0.dtype)
-    dot = (q0 * q1).sum(dim=-1, keepdim=True)
-    q1_short = torch.where(dot < 0.0, -q1, q1)
-    theta = torch.acos(dot.abs().clamp(max=1.0))
-    sin_theta = torch.sin(theta)
-    small = sin_theta < 1e-6
-    safe = torch.where(small, torch.ones_like(sin_theta), sin_theta)
-    w0 = torch.where(small, 1.0 - t, torch.sin((1.0 - t) * theta) / safe)
-    w1 = torch.where(small, t, torch.sin(t * theta) / safe)
-    out = w0 * q0 + w1 * q1_short
-    out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-    out = torch.where(t == 0.0, q0, out)
-    return torch.where(t == 1.0, q1, out)
 
 
 @dataclass(frozen=True)
@@ -242,7 +220,7 @@ class MotionLibrary:
 
         def slerp(q: torch.Tensor) -> torch.Tensor:
             w = a.reshape(-1, *([1] * (q.ndim - 2))).expand(q[i0].shape[:-1])
-            return quat_slerp_torch(q[i0], q[i1], w)
+            return quat_slerp(q[i0], q[i1], w)
 
         values: dict[str, torch.Tensor] = {n: lerp(self._data[n]) for n in _LINEAR_FIELDS}
         values.update({n: slerp(self._data[n]) for n in _QUAT_FIELDS})
@@ -386,4 +364,4 @@ class AdaptiveSampler:
         return self.bin_clip[bins], self.bin_start_s[bins] + r * self.bin_len_s[bins]
 
 
-__all__ = ["AdaptiveSampler", "MotionLibrary", "MotionState", "quat_slerp_torch"]
+__all__ = ["AdaptiveSampler", "MotionLibrary", "MotionState"]

@@ -73,6 +73,15 @@ def quat_rotate(q: ArrayLike, v: ArrayLike) -> FloatArray:
     return v + 2.0 * w * uv + 2.0 * np.cross(u, uv)
 
 
+def quat_change_basis(q: ArrayLike, q_basis: ArrayLike) -> FloatArray:
+    """Rotations ``q [..., 4]`` re-expressed in another basis: ``q_b ⊗ q ⊗ q_b⁻¹`` (``M R Mᵀ``).
+
+    Used when a whole clip changes axes (Y-up files → humimic's Z-up): the identity stays the
+    identity, and body-frame vectors must be mapped by the same rotation.
+    """
+    return quat_mul(quat_mul(q_basis, q), quat_conj(q_basis))
+
+
 def quat_to_matrix(q: ArrayLike) -> FloatArray:
     """Rotation matrices ``[..., 3, 3]`` of unit quaternions ``[..., 4]`` (wxyz)."""
     q = quat_normalize(q)

@@ -51,7 +51,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from humimic.errors import RetargetError, unknown_name
-from humimic.rotations import quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
+from humimic.rotations import (
+    quat_change_basis,
+    quat_from_axis_angle,
+    quat_mul,
+    quat_rotate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -662,7 +667,7 @@ def to_z_up_quat(quat_y_up: ArrayLike) -> FloatArray:
     :func:`to_z_up_pos` too: ``M (R v) = (M R Mᵀ)(M v)``.
     """
     q = np.asarray(quat_y_up, dtype=np.float64)
-    return quat_mul(quat_mul(_Q_Z_UP_FROM_Y_UP, q), quat_conj(_Q_Z_UP_FROM_Y_UP))
+    return quat_change_basis(q, _Q_Z_UP_FROM_Y_UP)
 
 
 def to_z_up(pos_y_up: ArrayLike, quat_y_up: ArrayLike) -> tuple[FloatArray, FloatArray]:

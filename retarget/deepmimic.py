@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from humimic.errors import RetargetError, unknown_name
 from humimic.retarget.bvh import forward_kinematics
-from humimic.rotations import quat_conj, quat_mul
+from humimic.rotations import quat_change_basis
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def to_z_up_quat(quat_y_up: ArrayLike) -> FloatArray:
     identity stays the identity, and body-frame vectors are mapped with :func:`to_z_up_pos`.
     """
     q = np.asarray(quat_y_up, dtype=np.float64)
-    return quat_mul(quat_mul(_Q_Z_UP_FROM_DEEPMIMIC, q), quat_conj(_Q_Z_UP_FROM_DEEPMIMIC))
+    return quat_change_basis(q, _Q_Z_UP_FROM_DEEPMIMIC)
 
 
 def to_z_up(pos_y_up: ArrayLike, quat_y_up: ArrayLike) -> tuple[FloatArray, FloatArray]:

@@ -110,3 +110,26 @@ def projected_gravity(q: torch.Tensor) -> torch.Tensor:
     """
     g = torch.tensor(GRAVITY_DIR_W, dtype=q.dtype, device=q.device)
     return quat_apply_inverse(q, g.expand(*q.shape[:-1], 3))
+
+
+def quat_slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical linear interpolation of wxyz quaternions ``q0, q1 [..., 4]`` at ``t [...]``.
+
+    ``slerp(q0, q1, t) = sin((1 − t) θ) / sin θ · q0 + sin(t θ) / sin θ · q1`` with
+    ``cos θ = |q0 · q1|`` (``q1`` is negated when ``q0 · q1 < 0``: the short way); normalized
+    linear interpolation when ``sin θ < 1e-6``. ``t = 0`` returns ``q0`` and ``t = 1`` returns
+    ``q1`` (sign as given) bit for bit.
+    """
+    t = t.unsqueeze(-1).to(q0.dtype)
+    dot = (q0 * q1).sum(dim=-1, keepdim=True)
+    q1_short = torch.where(dot < 0.0, -q1, q1)
+    theta = torch.acos(dot.abs().clamp(max=1.0))
+    sin_theta = torch.sin(theta)
+    small = sin_theta < 1e-6
+    safe = torch.where(small, torch.ones_like(sin_theta), sin_theta)
+    w0 = torch.where(small, 1.0 - t, torch.sin((1.0 - t) * theta) / safe)
+    w1 = torch.where(small, t, torch.sin(t * theta) / safe)
+    out = w0 * q0 + w1 * q1_short
+    out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    out = torch.where(t == 0.0, q0, out)
+    return torch.where(t == 1.0, q1, out)

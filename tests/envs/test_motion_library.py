@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from humimic.cli import default_clip_path
-from humimic.envs.motion_library import AdaptiveSampler, MotionLibrary, quat_slerp_torch
+from humimic.envs.motion_library import AdaptiveSampler, MotionLibrary
+from humimic.envs.tracking.math import quat_slerp as torch_slerp
 from humimic.errors import ConfigError, MotionError
 from humimic.motion import Motion
 from humimic.retarget.keyframes import load_keyframes
@@ -320,11 +321,9 @@ def test_torch_slerp_matches_numpy():
     q1[5:10] = -q0[5:10]  # opposite sign, same rotation
     t = rng.uniform(size=200)
     expected = quat_slerp(q0, q1, t)
-    got = quat_slerp_torch(torch.as_tensor(q0), torch.as_tensor(q1), torch.as_tensor(t))
+    got = torch_slerp(torch.as_tensor(q0), torch.as_tensor(q1), torch.as_tensor(t))
     torch.testing.assert_close(got, torch.as_tensor(expected), atol=1e-9, rtol=0)
-    ends = quat_slerp_torch(
-        torch.as_tensor(q0[:2]), torch.as_tensor(q1[:2]), torch.tensor([0.0, 1.0])
-    )
+    ends = torch_slerp(torch.as_tensor(q0[:2]), torch.as_tensor(q1[:2]), torch.tensor([0.0, 1.0]))
     assert torch.equal(ends[0], torch.as_tensor(q0[0])) and torch.equal(
         ends[1], torch.as_tensor(q1[1])
     )
