@@ -157,6 +157,104 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.output), video=not args.no_video)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train a policy that imitates motion clips (rsl-rl PPO in MuJoCo, domain randomization).
+
+    Writes a run folder: config.json, checkpoints/ (atomic), progress.csv, tb/ (TensorBoard:
+    reward terms, tracking errors, losses) and learning_curve.png. --resume continues a
+    killed run from its last checkpoint with its saved config.
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from humimic.domain_rand import DomainRandConfig
+    from humimic.envs.plots import plot_learning_curve
+    from humimic.envs.tracking.config import TrackingConfig
+    from humimic.envs.train import PpoConfig, Trainer
+
+    torch.set_num_threads(max(1, args.threads))
+    ppo = PpoConfig(max_iterations=args.max_iterations, save_interval=args.save_interval)
+    if args.resume:
+        trainer = Trainer(args.run, ppo=ppo, resume=True)
+    else:
+        if not args.motion:
+            raise HumimicError("--motion: give at least one clip (.npz) to imitate")
+        tracking = TrackingConfig(
+            num_envs=args.num_envs, num_threads=max(1, args.threads), seed=args.seed
+        )
+        if args.no_domain_rand:
+            tracking = replace(tracking, domain_rand=DomainRandConfig(enabled=False))
+        trainer = Trainer(args.run, args.motion, tracking, ppo, robot=args.robot)
+    print(trainer.env.actor_obs.table())
+    try:
+        trainer.learn(show_progress=not args.quiet)
+    finally:
+        trainer.close()
+    curve = plot_learning_curve(trainer.files.progress, trainer.files.learning_curve)
+    print(f"run: {trainer.files.root} (iteration {trainer.iteration}); learning curve: {curve}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Export a run's policy: ONNX + metadata (embedded and policy.json) + its clips.
+
+    Checks that onnxruntime and torch give the same actions before writing.
+    """
+    from humimic.envs.export import export_run
+
+    res = export_run(args.run, args.output, args.checkpoint)
+    print(
+        f"wrote {res.folder} (iteration {res.metadata.trained_iterations}, "
+        f"{res.metadata.obs_dim} observations → {res.metadata.num_actions} actions, "
+        f"onnxruntime vs torch max |Δa| = {res.max_abs_diff:.1e})"
+    )
+
+
+def _policy_folder(path: str) -> Path:
+    """A policy folder from a policy folder, its policy.onnx, or a run (exported if needed)."""
+    p = Path(path)
+    if (p / "config.json").is_file():
+        from humimic.envs.export import export_run
+
+        if not (p / "policy" / "policy.onnx").is_file():
+            export_run(p)
+        return p / "policy"
+    return p
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Evaluate a policy over K episodes from the start of its clip(s), with and without
+    domain randomization: success rate, body position errors (mm), joint errors, plot."""
+    from humimic.envs.evaluate import evaluate
+
+    modes = ("domain_rand", "nominal") if not args.nominal_only else ("nominal",)
+    res = evaluate(_policy_folder(args.policy), args.episodes, args.output, modes, seed=args.seed)
+    for mode in modes:
+        s = res.summary[mode]
+        print(
+            f"{mode:>11}: success {100 * s['success_rate']:.1f} % of {s['episodes']}, "
+            f"root-relative body error {s['mean_body_pos_root_rel_mm']:.1f} mm, "
+            f"global {s['mean_body_pos_global_mm']:.1f} mm, "
+            f"joint {s['mean_joint_pos_rad']:.3f} rad"
+        )
+
+
+def cmd_play(args: argparse.Namespace) -> None:
+    """Render the policy in MuJoCo with its reference drawn as a translucent ghost."""
+    from humimic.envs.evaluate import play
+
+    out, r = play(
+        _policy_folder(args.policy),
+        args.output,
+        clip=args.clip,
+        domain_rand=args.domain_rand,
+        width=args.width,
+        height=args.height,
+    )
+    state = "completed the clip" if bool(r.success[0]) else f"fell after {r.length_s[0]:.2f} s"
+    print(f"wrote {out}: the policy {state}")
+
+
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -227,6 +325,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fps", type=float, default=30.0, help="video frame rate (default: %(default)s)"
     )
+
+    p = add("train", cmd_train, "train an imitation policy on motion clips (PPO, MuJoCo)")
+    p.add_argument("run", help="run folder to create (or to continue with --resume)")
+    p.add_argument("--motion", nargs="+", help="clip(s) to imitate (.npz from humimic retarget)")
+    p.add_argument("--robot", default="g1", help="registered robot (default: %(default)s)")
+    p.add_argument("--num-envs", type=int, default=256, help="parallel envs (default: %(default)s)")
+    p.add_argument(
+        "--max-iterations", type=int, default=1000, help="PPO iterations (default: %(default)s)"
+    )
+    p.add_argument(
+        "--save-interval", type=int, default=50, help="checkpoint period (default: %(default)s)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (default: all)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--no-domain-rand", action="store_true", help="train on the nominal robot")
+    p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("export", cmd_export, "export a run's policy as ONNX + metadata")
+    p.add_argument("run", help="run folder")
+    p.add_argument("-o", "--output", help="policy folder (default: RUN/policy)")
+    p.add_argument("--checkpoint", help="checkpoint file (default: the run's latest)")
+
+    p = add("eval", cmd_eval, "evaluate a policy: success rate and tracking errors")
+    p.add_argument("policy", help="run folder, policy folder or policy.onnx")
+    p.add_argument(
+        "--episodes", type=int, default=32, help="episodes per mode (default: %(default)s)"
+    )
+    p.add_argument("-o", "--output", help="where eval.json and eval_errors.png go")
+    p.add_argument("--nominal-only", action="store_true", help="skip the randomized evaluation")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+    p = add("play", cmd_play, "video of a policy tracking its reference (ghost)")
+    p.add_argument("policy", help="run folder, policy folder or policy.onnx")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    p.add_argument("--clip", type=int, default=0, help="clip index (default: %(default)s)")
+    p.add_argument("--domain-rand", action="store_true", help="randomized robot and pushes")
+    p.add_argument("--width", type=int, default=640, help="pixels (default: %(default)s)")
+    p.add_argument("--height", type=int, default=480, help="pixels (default: %(default)s)")
     return parser
 
 

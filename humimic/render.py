@@ -23,6 +23,7 @@ from humimic.robots.mujoco_model import MujocoRobot, build_mujoco  # noqa: E402
 from humimic.robots.spec import RobotSpec  # noqa: E402
 
 DEFAULT_VIDEO_FPS = 30.0
+GHOST_RGBA = (0.2, 0.6, 1.0, 0.35)  # translucent blue reference
 
 
 class ClipRenderer:
@@ -53,18 +54,55 @@ class ClipRenderer:
         # software GL (llvmpipe) spends most of a frame on shadows and reflections
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+        self._ghost_data: mujoco.MjData | None = None
+        self._ghost_opt = mujoco.MjvOption()
+        self._ghost_opt.geomgroup[:] = 0
+        self._ghost_opt.geomgroup[2] = 1  # visual meshes only
 
-    def render(
-        self, root_pos_w: np.ndarray, root_quat_w: np.ndarray, joint_pos: np.ndarray
-    ) -> np.ndarray:
-        """An RGB image ``[H, W, 3]`` uint8 of the robot in the given pose (quat wxyz)."""
-        d = self.data
+    def _pose(
+        self,
+        d: mujoco.MjData,
+        root_pos_w: np.ndarray,
+        root_quat_w: np.ndarray,
+        joint_pos: np.ndarray,
+    ) -> None:
         d.qpos[0:3] = root_pos_w
         d.qpos[3:7] = root_quat_w
         d.qpos[self.robot.joint_qpos_adr] = joint_pos
         mujoco.mj_kinematics(self.robot.model, d)
         mujoco.mj_comPos(self.robot.model, d)  # the tracking camera follows the subtree COM
-        self._renderer.update_scene(d, camera=self.camera)
+
+    def render(
+        self,
+        root_pos_w: np.ndarray,
+        root_quat_w: np.ndarray,
+        joint_pos: np.ndarray,
+        ghost: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        ghost_rgba: tuple[float, float, float, float] = GHOST_RGBA,
+    ) -> np.ndarray:
+        """An RGB image ``[H, W, 3]`` uint8 of the robot in the given pose (quat wxyz).
+
+        ``ghost``: a second pose ``(root_pos_w, root_quat_w, joint_pos)`` drawn translucent in
+        ``ghost_rgba`` (the reference a policy tracks).
+        """
+        self._pose(self.data, root_pos_w, root_quat_w, joint_pos)
+        scene = self._renderer.scene
+        self._renderer.update_scene(self.data, camera=self.camera)
+        if ghost is not None:
+            if self._ghost_data is None:
+                self._ghost_data = mujoco.MjData(self.robot.model)
+            self._pose(self._ghost_data, *ghost)
+            first = scene.ngeom
+            mujoco.mjv_addGeoms(
+                self.robot.model,
+                self._ghost_data,
+                self._ghost_opt,
+                mujoco.MjvPerturb(),
+                int(mujoco.mjtCatBit.mjCAT_DYNAMIC),
+                scene,
+            )
+            for i in range(first, scene.ngeom):
+                scene.geoms[i].rgba[:] = ghost_rgba
         return self._renderer.render()
 
     def close(self) -> None:

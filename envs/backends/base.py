@@ -63,6 +63,15 @@ class Backend(ABC):
     def body_names(self) -> tuple[str, ...]:
         """The ``B`` tracked bodies, in the order of the ``body_*`` tensors."""
 
+    @property
+    @abstractmethod
+    def all_body_names(self) -> tuple[str, ...]:
+        """Every body of the simulated robot, the world excluded (massless frames included).
+
+        A superset of :attr:`body_names`; pass it to :meth:`set_body_mass_scale` to scale all
+        links.
+        """
+
     # -- state ------------------------------------------------------------------------
     @property
     @abstractmethod
@@ -119,7 +128,10 @@ class Backend(ABC):
         """``[N, K, 3]`` net contact force on each of the ``K`` named bodies, world frame (N).
 
         The force the environment (ground, other bodies) exerts on the body: a robot standing
-        still has ``Σ_k f_z ≈ m·g`` over its feet.
+        still has ``Σ_k f_z ≈ m·g`` over its feet. Any body of :attr:`all_body_names` may be
+        named, tracked or not (a body without collision geometry reads zero). A backend may
+        report the forces of the last physics step's constraint solve, i.e. up to one
+        :attr:`physics_dt_s` older than the state.
         """
 
     # -- stepping and resets ----------------------------------------------------------------
@@ -191,6 +203,36 @@ class Backend(ABC):
         """Passive viscous damping per joint, ``values`` ``[n, J]`` (N·m·s/rad)."""
 
     @abstractmethod
+    def set_joint_friction(self, env_ids: EnvIds, values: torch.Tensor) -> None:
+        """Dry (Coulomb) friction per joint, ``values`` ``[n, J]`` (N·m).
+
+        Each joint resists motion with a torque of up to that magnitude (0 = frictionless).
+        Absolute values, not scales.
+        """
+
+    @abstractmethod
     def push(self, env_ids: EnvIds, lin_vel_w: torch.Tensor, ang_vel_w: torch.Tensor) -> None:
         """Add ``lin_vel_w`` ``[n, 3]`` (m/s) and ``ang_vel_w`` ``[n, 3]`` (rad/s), world frame,
         to the root velocity of the envs."""
+
+    # -- nominal values (what randomization scales from) ---------------------------------
+    @abstractmethod
+    def nominal_body_mass_kg(self, body_names: Sequence[str]) -> torch.Tensor:
+        """``[K]`` mass of each named body as built, before any randomization (kg).
+
+        Raises:
+            RobotError: a name is not a body of the model (the message lists the valid ones).
+        """
+
+    @property
+    @abstractmethod
+    def nominal_armature(self) -> torch.Tensor:
+        """``[J]`` reflected rotor inertia per joint as built, policy order (kg·m²)."""
+
+    @property
+    @abstractmethod
+    def nominal_pd_gains(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(kp [J], kd [J])`` the backend starts with, policy order (N·m/rad, N·m·s/rad).
+
+        These are ``spec.kp_nm_per_rad`` and ``spec.kd_nm_s_per_rad``.
+        """

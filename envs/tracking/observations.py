@@ -32,12 +32,15 @@ __all__ = [
     "ObsFn",
     "ObservationGroup",
     "base_ang_vel_b",
+    "OBSERVATION_TERMS",
     "base_lin_vel_b",
     "body_ori_b",
+    "clip_one_hot",
     "body_pos_b",
     "joint_pos_rel",
     "joint_vel",
     "last_action",
+    "motion_phase",
     "projected_gravity_b",
     "ref_anchor_ori_b",
     "ref_anchor_pos_b",
@@ -137,6 +140,42 @@ def body_ori_b(inp: TermInput) -> torch.Tensor:
     q_a = anchor_quat_w(inp, "robot", "body_ori_b")
     rel = quat_to_rot6d(quat_mul(quat_conj(q_a)[:, None, :], quat))
     return rel.reshape(rel.shape[0], -1)
+
+
+@needs("motion_time_s", "motion_length_s")
+def motion_phase(inp: TermInput) -> torch.Tensor:
+    """``[N, 1]`` DeepMimic's phase ``φ = t / T`` of the reference in its clip, in ``[0, 1]``."""
+    t = require(inp, "motion_time_s", "motion_phase")
+    length = require(inp, "motion_length_s", "motion_phase").clamp(min=1e-6)
+    return (t / length).clamp(0.0, 1.0)[:, None]
+
+
+@needs("clip_one_hot")
+def clip_one_hot(inp: TermInput) -> torch.Tensor:
+    """``[N, C]`` one-hot of each env's clip (multi-clip conditioning)."""
+    return require(inp, "clip_one_hot", "clip_one_hot")
+
+
+OBSERVATION_TERMS: dict[str, ObsFn] = {
+    fn.__name__: fn
+    for fn in (
+        ref_joint_pos,
+        ref_joint_vel,
+        ref_anchor_pos_b,
+        ref_anchor_ori_b,
+        base_ang_vel_b,
+        projected_gravity_b,
+        joint_pos_rel,
+        joint_vel,
+        last_action,
+        base_lin_vel_b,
+        body_pos_b,
+        body_ori_b,
+        motion_phase,
+        clip_one_hot,
+    )
+}
+"""Every observation term by name (configs and policy artifacts refer to terms by name)."""
 
 
 class ObservationGroup:

@@ -41,6 +41,7 @@ from .math import quat_apply, quat_apply_inverse, quat_conj, quat_error_angle, q
 from .state import TermInput, anchor_pos_w, anchor_quat_w, needs, require
 
 __all__ = [
+    "REWARD_TERMS",
     "RewardFn",
     "RewardTerm",
     "action_rate_l2",
@@ -354,3 +355,25 @@ def beyondmimic_terms() -> list[RewardTerm]:
         RewardTerm("joint_limit", joint_limit_proximity, -10.0),
         RewardTerm("undesired_contacts", undesired_contacts, -0.1),
     ]
+
+
+REWARD_TERMS: dict[str, RewardFn] = {
+    fn.__name__: fn
+    for fn in (
+        pose_reward,
+        velocity_reward,
+        end_effector_reward,
+        com_reward,
+        anchor_pos_error_exp,
+        anchor_ori_error_exp,
+        body_pos_error_exp,
+        body_ori_error_exp,
+        body_lin_vel_error_exp,
+        body_ang_vel_error_exp,
+        action_rate_l2,
+        joint_limit_proximity,
+        undesired_contacts,
+        heading_velocity_reward,
+    )
+}
+"""Every reward term by function name, with its default parameters (configs pick by name)."""

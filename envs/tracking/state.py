@@ -105,6 +105,8 @@ class TermInput:
         motion_length_s: ``[N]`` length of each env's clip (s), or ``None``.
         target_heading_w: ``[N, 3]`` unit horizontal target direction (task goal), or ``None``.
         target_speed: ``[N]`` target speed along ``target_heading_w`` (m/s), or ``None``.
+        clip_one_hot: ``[N, C]`` one-hot of each env's clip (multi-clip conditioning), or
+            ``None``.
     """
 
     robot: RobotFrame
@@ -122,6 +124,7 @@ class TermInput:
     motion_length_s: torch.Tensor | None = None
     target_heading_w: torch.Tensor | None = None
     target_speed: torch.Tensor | None = None
+    clip_one_hot: torch.Tensor | None = None
 
     @property
     def num_envs(self) -> int:

@@ -1,0 +1,73 @@
+"""The deploy runtime's ports: what a transport (in-process MuJoCo, ROS 2 over DDS, Unitree DDS,
+the rclpy node) must provide. The runtime only talks to these protocols.
+
+* :class:`StateSource`: the newest robot measurement (never blocks).
+* :class:`CommandSink`: where joint commands go (never blocks for long).
+* :class:`OperatorInput`: operator events since the last poll (start, stop, damp, estop, reset,
+  clip).
+* :class:`StatusSink`: where the runtime reports its state machine and faults.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from humimic.deploy.commands import JointCommand, RobotState
+
+__all__ = [
+    "CommandSink",
+    "OperatorEvent",
+    "OperatorInput",
+    "RuntimeStatus",
+    "StateSource",
+    "StatusSink",
+]
+
+
+class StateSource(Protocol):
+    def latest(self) -> RobotState | None:
+        """The newest measurement, or ``None`` if none has arrived yet. Must not block."""
+
+
+class CommandSink(Protocol):
+    def send(self, command: JointCommand) -> None:
+        """Send one joint command (position, velocity, effort, kp, kd per joint)."""
+
+
+class OperatorEvent(enum.Enum):
+    START = "start"
+    STOP = "stop"
+    DAMP = "damp"
+    ESTOP = "estop"
+    RESET = "reset"
+
+
+class OperatorInput(Protocol):
+    def poll(self) -> list[tuple[OperatorEvent, str]]:
+        """Events received since the last poll, oldest first, with an argument (clip name for
+        START, reason text otherwise; may be empty). Must not block."""
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    """What the runtime reports each policy step.
+
+    Attributes:
+        stamp_s: runtime clock (s). state: FSM state name (``passive`` ...).
+        fault: active or latched fault text ('' if none). clip: reference clip name.
+        clip_time_s: time in the clip (s). overruns: missed deadlines so far.
+    """
+
+    stamp_s: float
+    state: str
+    fault: str
+    clip: str
+    clip_time_s: float
+    overruns: int
+
+
+class StatusSink(Protocol):
+    def publish(self, status: RuntimeStatus) -> None:
+        """Report the runtime's status."""
