@@ -11,6 +11,8 @@ the rclpy node) must provide. The runtime only talks to these protocols.
 from __future__ import annotations
 
 import enum
+import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +22,7 @@ __all__ = [
     "CommandSink",
     "OperatorEvent",
     "OperatorInput",
+    "QueuedOperatorInput",
     "RuntimeStatus",
     "StateSource",
     "StatusSink",
@@ -66,6 +69,28 @@ class RuntimeStatus:
     clip: str
     clip_time_s: float
     overruns: int
+
+
+class QueuedOperatorInput:
+    """An :class:`OperatorInput` fed by code (tests, the in-process sim loop, a CLI thread).
+
+    Thread-safe: :meth:`push` may be called from any thread; :meth:`poll` drains the queue.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: deque[tuple[OperatorEvent, str]] = deque()
+
+    def push(self, event: OperatorEvent, arg: str = "") -> None:
+        """Queue ``event`` with its argument (clip name for START, reason otherwise)."""
+        with self._lock:
+            self._events.append((event, arg))
+
+    def poll(self) -> list[tuple[OperatorEvent, str]]:
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+        return events
 
 
 class StatusSink(Protocol):

@@ -7,13 +7,15 @@ One policy step, for all ``N`` envs at once::
     rewards, terminations ──► reset finished envs (RSI) ──► observations (+ noise)
 
 ``b_enc`` is the randomized encoder offset: the policy sees ``q + b_enc`` and its targets are
-shifted by the same amount, as with a miscalibrated joint. Everything robot-specific comes
+shifted by the same amount, as with a miscalibrated joint (rewards, terminations and the critic
+use the true joints). Everything robot-specific comes
 from the :class:`~humimic.robots.spec.RobotSpec`; bodies and terms are resolved by name once,
 here. The class does not know rsl-rl; :mod:`humimic.envs.vecenv` adapts it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -223,7 +225,7 @@ class TrackingEnv:
         return RobotFrame(
             root_quat_w=b.root_quat_w,
             root_ang_vel_w=b.root_ang_vel_w,
-            joint_pos=b.joint_pos + self.randomizer.joint_pos_bias,
+            joint_pos=b.joint_pos,
             joint_vel=b.joint_vel,
             root_pos_w=b.root_pos_w,
             root_lin_vel_w=b.root_lin_vel_w,
@@ -274,7 +276,13 @@ class TrackingEnv:
         )
 
     def _observations(self, inp: TermInput) -> dict[str, torch.Tensor]:
-        return {"actor": self.obs_noise(self.actor_obs(inp)), "critic": self.critic_obs(inp)}
+        # the policy sees the encoders (true joints + offset); rewards and the critic the truth
+        robot = inp.robot
+        measured = dataclasses.replace(
+            robot, joint_pos=robot.joint_pos + self.randomizer.joint_pos_bias
+        )
+        actor = self.actor_obs(dataclasses.replace(inp, robot=measured))
+        return {"actor": self.obs_noise(actor), "critic": self.critic_obs(inp)}
 
     @property
     def observations(self) -> dict[str, torch.Tensor]:

@@ -180,7 +180,10 @@ def _rollout(b: Any, g1: Any, steps: int) -> np.ndarray:
     traj = []
     for _ in range(steps):
         b.step(q0 + 0.3 * torch.randn(n, g1.num_joints, generator=gen))
-        traj.append(torch.cat([b.root_pos_w, b.joint_pos, b.joint_vel], -1).numpy().copy())
+        bodies = [b.body_pos_w, b.body_lin_vel_w, b.body_ang_vel_w, b.contact_force_w(b.body_names)]
+        state = [b.root_pos_w, b.root_ang_vel_w, b.joint_pos, b.joint_vel]
+        state += [x.flatten(1) for x in bodies]
+        traj.append(torch.cat(state, -1).numpy().copy())
     return np.array(traj)
 
 
