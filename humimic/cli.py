@@ -255,6 +255,25 @@ def cmd_play(args: argparse.Namespace) -> None:
     print(f"wrote {out}: the policy {state}")
 
 
+def cmd_deploy(args: argparse.Namespace) -> None:
+    """Run a policy through the safe deploy runtime (state machine, watchdog, limits, fall
+    detection). --transport inproc runs it on the in-process MuJoCo sim robot in lockstep:
+    PASSIVE → DAMPING → STAND (ramp) → POLICY, then the clip, then STAND."""
+    from humimic.deploy.inproc import run_inproc
+
+    if args.transport != "inproc":
+        raise HumimicError(
+            f"--transport {args.transport}: not available in this build (use inproc)"
+        )
+    res = run_inproc(_policy_folder(args.policy), args.duration, clip=args.clip)
+    s = res.summary()
+    print(
+        f"{s['policy_steps']} policy steps, final state {s['final_state']}, faults {s['faults']}; "
+        f"root-relative body error {s['body_pos_root_rel_mm_mean']:.1f} mm mean, "
+        f"lowest pelvis {s['min_pelvis_height_m']:.2f} m"
+    )
+
+
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -366,6 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain-rand", action="store_true", help="randomized robot and pushes")
     p.add_argument("--width", type=int, default=640, help="pixels (default: %(default)s)")
     p.add_argument("--height", type=int, default=480, help="pixels (default: %(default)s)")
+
+    p = add("deploy", cmd_deploy, "run a policy through the safe deploy runtime")
+    p.add_argument("policy", help="policy folder (humimic export), policy.onnx or run folder")
+    p.add_argument(
+        "--transport",
+        default="inproc",
+        choices=("inproc", "ros2", "unitree"),
+        help="inproc: in-process MuJoCo sim robot in lockstep (default: %(default)s)",
+    )
+    p.add_argument("--clip", help="clip name (default: the policy's first)")
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="run time in s (default: %(default)s)"
+    )
     return parser
 
 
