@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from env_speed import DECIMATION, Raw, _rate  # noqa: E402
+from env_speed import DECIMATION, Raw, best_rates  # noqa: E402
 
 from humimic.cli import default_clip_path  # noqa: E402
 from humimic.envs.tracking.config import TrackingConfig  # noqa: E402
@@ -84,7 +84,8 @@ def main() -> None:
         for n in args.envs:
             raw = Raw(n, args.threads)
             try:
-                ceiling = _rate(raw.round, n * DECIMATION, args.seconds) / DECIMATION
+                rates = best_rates({"raw": raw.round}, n * DECIMATION, args.seconds, 0.5)
+                ceiling = rates["raw"] / DECIMATION
             finally:
                 raw.close()
             rate, collect, update = training_rate(clip, n, args.threads, args.iterations, ppo)

@@ -257,21 +257,52 @@ def cmd_play(args: argparse.Namespace) -> None:
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     """Run a policy through the safe deploy runtime (state machine, watchdog, limits, fall
-    detection). --transport inproc runs it on the in-process MuJoCo sim robot in lockstep:
-    PASSIVE → DAMPING → STAND (ramp) → POLICY, then the clip, then STAND."""
+    detection): PASSIVE → DAMPING → STAND (ramp) → POLICY, then the clip, then STAND.
+    --transport inproc runs it on the in-process MuJoCo sim robot in lockstep; ros2 and unitree
+    talk DDS to `humimic sim-robot` or a robot (start it first, same domain and interface)."""
+    folder = _policy_folder(args.policy)
+    if args.transport in ("ros2", "unitree"):
+        from humimic.deploy.session import run_dds_session
+
+        res = run_dds_session(
+            folder,
+            args.transport,
+            args.duration,
+            domain_id=args.domain,
+            interface=args.interface,
+            record=args.record,
+            clip=args.clip or "",
+        )
+        st = res.stats
+        print(
+            f"final state {res.final_state} (policy ran: {res.started_policy}); "
+            f"loop overruns {st.overruns}; {res.counters}"
+        )
+        return
     from humimic.deploy.inproc import run_inproc
 
-    if args.transport != "inproc":
-        raise HumimicError(
-            f"--transport {args.transport}: not available in this build (use inproc)"
-        )
-    res = run_inproc(_policy_folder(args.policy), args.duration, clip=args.clip)
-    s = res.summary()
+    res_inproc = run_inproc(folder, args.duration, clip=args.clip)
+    s = res_inproc.summary()
     print(
         f"{s['policy_steps']} policy steps, final state {s['final_state']}, faults {s['faults']}; "
         f"root-relative body error {s['body_pos_root_rel_mm_mean']:.1f} mm mean, "
         f"lowest pelvis {s['min_pelvis_height_m']:.2f} m"
     )
+
+
+def cmd_sim_robot(args: argparse.Namespace) -> None:
+    """A MuJoCo G1 that plays the hardware: applies the latest joint command with PD at
+    physics rate and publishes its state over ROS 2 DDS or Unitree's LowCmd/LowState."""
+    from humimic.deploy import sim_robot
+
+    sim_robot.main(args)
+
+
+def cmd_record(args: argparse.Namespace) -> None:
+    """Record the ROS 2 topics of a deploy session from DDS into a rosbag2 (MCAP) file."""
+    from humimic.deploy import recording
+
+    recording.main(args)
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -392,12 +423,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--transport",
         default="inproc",
         choices=("inproc", "ros2", "unitree"),
-        help="inproc: in-process MuJoCo sim robot in lockstep (default: %(default)s)",
+        help="inproc: in-process MuJoCo sim robot in lockstep; ros2: ROS 2 topics over DDS; "
+        "unitree: LowCmd/LowState (default: %(default)s)",
     )
+    p.add_argument("--domain", type=int, help="DDS domain (default: 0 for ros2, 1 for unitree)")
+    p.add_argument(
+        "--interface", default="lo", help="network interface for DDS (default: %(default)s)"
+    )
+    p.add_argument("--record", help="record the session to this rosbag2 (MCAP) folder")
     p.add_argument("--clip", help="clip name (default: the policy's first)")
     p.add_argument(
         "--duration", type=float, default=10.0, help="run time in s (default: %(default)s)"
     )
+
+    from humimic.deploy import recording, sim_robot
+
+    p = add("sim-robot", cmd_sim_robot, "MuJoCo G1 speaking ROS 2 DDS or Unitree DDS")
+    sim_robot.add_arguments(p)
+    p = add("record", cmd_record, "record deploy topics from DDS into a rosbag2 file")
+    recording.add_arguments(p)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""A deploy session over DDS: the runtime, a transport (ROS 2 or Unitree), an optional rosbag2
+recording and the absolute-deadline loop, wired together for ``humimic deploy``.
+
+With ``auto_start`` the session plays the operator: ``start`` (PASSIVE → DAMPING → STAND), then,
+once the stand ramp is done, ``start`` again (STAND → POLICY), once. Operator commands from the
+ROS 2 topic are honoured as well (an e-stop there latches DAMPING as always).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from humimic.deploy.clock import MonotonicClock
+from humimic.deploy.fsm import FsmConfig, State
+from humimic.deploy.loop import LoopStats, run_loop
+from humimic.deploy.ports import OperatorEvent, OperatorInput, QueuedOperatorInput
+from humimic.deploy.runtime import DeployRuntime
+from humimic.errors import DeployError
+from humimic.policy import load_policy
+from humimic.robots import get_robot
+
+__all__ = ["SessionResult", "run_dds_session"]
+
+
+class _Operators:
+    """Several operator inputs polled as one (code-driven first)."""
+
+    def __init__(self, *inputs: OperatorInput) -> None:
+        self.inputs = inputs
+
+    def poll(self) -> list[tuple[OperatorEvent, str]]:
+        return [e for i in self.inputs for e in i.poll()]
+
+
+class _AutoStart:
+    """Wraps the runtime for the loop; pushes the operator's ``start`` events."""
+
+    def __init__(self, runtime: DeployRuntime, queue: QueuedOperatorInput, clip: str) -> None:
+        self.runtime, self.queue, self.clip = runtime, queue, clip
+        self.started_policy = False
+
+    def policy_step(self) -> object:
+        rt = self.runtime
+        if not rt.fsm.latched and not self.started_policy:
+            if rt.state in (State.PASSIVE, State.DAMPING):
+                self.queue.push(OperatorEvent.START)
+            elif rt.state is State.STAND and rt.fsm.ramp_done():
+                self.queue.push(OperatorEvent.START, self.clip)
+        out = rt.policy_step()
+        self.started_policy |= rt.state is State.POLICY
+        return out
+
+    def command_step(self) -> object:
+        return self.runtime.command_step()
+
+    def note_overruns(self, count: int) -> None:
+        self.runtime.note_overruns(count)
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """Loop timing, the runtime's final state and counters, and the bag path (if any)."""
+
+    stats: LoopStats
+    final_state: str
+    started_policy: bool
+    counters: Any
+    bag: Path | None
+
+
+def run_dds_session(
+    policy_folder: str | os.PathLike[str],
+    transport: str,
+    duration_s: float,
+    *,
+    domain_id: int | None = None,
+    interface: str | None = "lo",
+    record: str | os.PathLike[str] | None = None,
+    auto_start: bool = True,
+    clip: str = "",
+    command_hz: float = 500.0,
+    stand_ramp_s: float = 2.0,
+    state_timeout_s: float = 5.0,
+) -> SessionResult:
+    """Run a policy against a robot (or ``humimic sim-robot``) over ``transport``
+    (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time."""
+    from humimic.deploy.dds_ros2 import DdsConfig, Ros2Transport
+    from humimic.deploy.recording import (
+        RecordingCommandSink,
+        RecordingStateSource,
+        RecordingStatusSink,
+        SessionRecorder,
+    )
+    from humimic.deploy.unitree import UnitreeTransport
+
+    _, meta, folder = load_policy(policy_folder)
+    spec = get_robot(meta.robot)
+    clock = MonotonicClock()
+    if transport == "ros2":
+        dds = DdsConfig(domain_id=0 if domain_id is None else domain_id, interface=interface)
+        link: Any = Ros2Transport(spec, dds, clock=clock)
+    elif transport == "unitree":
+        dds = DdsConfig(domain_id=1 if domain_id is None else domain_id, interface=interface)
+        link = UnitreeTransport(spec, dds, clock=clock)
+    else:
+        raise DeployError(f"transport {transport!r}: expected 'ros2' or 'unitree'")
+    recorder = SessionRecorder(record, spec, clock=clock) if record else None
+    try:
+        if hasattr(link, "wait_for_state"):
+            link.wait_for_state(state_timeout_s)
+        state: Any = link
+        sink: Any = link
+        status: Any = link if transport == "ros2" else None
+        if recorder is not None:
+            state = RecordingStateSource(link, recorder)
+            sink = RecordingCommandSink(link, recorder)
+            if status is not None:
+                status = RecordingStatusSink(status, recorder)
+        queue = QueuedOperatorInput()
+        operators = _Operators(queue, link) if transport == "ros2" else queue
+        runtime = DeployRuntime(
+            folder,
+            spec=spec,
+            state_source=state,
+            command_sink=sink,
+            clock=clock,
+            operator=operators,
+            status=status,
+            fsm_config=FsmConfig(stand_ramp_s=stand_ramp_s),
+            clip=clip or None,
+        )
+        driver = _AutoStart(runtime, queue, clip) if auto_start else runtime
+        stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
+        started = isinstance(driver, _AutoStart) and driver.started_policy
+        return SessionResult(stats, runtime.state.value, started, runtime.counters, None)
+    finally:
+        bag = recorder.close() if recorder is not None else None
+        link.close()
+        if bag is not None:
+            print(f"recorded {bag}")
