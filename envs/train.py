@@ -386,7 +386,7 @@ class Trainer:
                     "collect_s": t1 - t0,
                     "update_s": t2 - t1,
                     "steps_per_s": steps_per_it / (t2 - t0),
-                    "action_std": float(self.alg.get_policy().output_std.mean()),
+                    "action_std": float(self.alg.get_policy().output_std.detach().mean()),
                 }
                 row.update({k: float("nan") for k in _EPISODE_KEYS})
                 row.update({k: v / counts[k] for k, v in sums.items()})
