@@ -49,7 +49,7 @@ import torch
 from humimic.deploy.commands import FloatArray, RobotState
 from humimic.envs.motion_library import MotionLibrary, MotionState
 from humimic.envs.tracking.observations import OBSERVATION_TERMS, ObservationGroup
-from humimic.envs.tracking.state import RobotFrame, TermInput, missing_fields
+from humimic.envs.tracking.state import RobotFrame, TermInput, missing_fields, reference_frame
 from humimic.errors import ConfigError, DeployError, unknown_name
 from humimic.policy import PolicyMetadata
 from humimic.robots.pinocchio_model import PinocchioRobot, build_pinocchio
@@ -74,22 +74,6 @@ ROBOT_FIELDS_FILLED: tuple[str, ...] = (
 """The :class:`RobotFrame` fields deploy fills from encoders, the IMU and forward kinematics."""
 
 _STEP_TIME_TOL_S = 1e-9  # a time within this of k · control_dt_s uses the precomputed row k
-
-
-def reference_frame(m: MotionState) -> RobotFrame:
-    """A :class:`RobotFrame` with every field of a sampled reference (as the training env)."""
-    return RobotFrame(
-        root_quat_w=m.root_quat_w,
-        root_ang_vel_w=m.root_ang_vel_w,
-        joint_pos=m.joint_pos,
-        joint_vel=m.joint_vel,
-        root_pos_w=m.root_pos_w,
-        root_lin_vel_w=m.root_lin_vel_w,
-        body_pos_w=m.body_pos_w,
-        body_quat_w=m.body_quat_w,
-        body_lin_vel_w=m.body_lin_vel_w,
-        body_ang_vel_w=m.body_ang_vel_w,
-    )
 
 
 def sample_term_input(

@@ -35,7 +35,7 @@ from .config import TrackingConfig
 from .math import quat_mul
 from .observations import OBSERVATION_TERMS, ObservationGroup
 from .rewards import REWARD_TERMS, RewardTerm, compute_rewards
-from .state import RobotFrame, TermInput
+from .state import RobotFrame, TermInput, reference_frame
 
 __all__ = ["StepResult", "TrackingEnv", "tracking_errors"]
 
@@ -237,18 +237,7 @@ class TrackingEnv:
 
     def _ref_frame(self) -> tuple[RobotFrame, MotionState]:
         m = self.library.sample(self.clip_ids, self.motion_time_s)
-        frame = RobotFrame(
-            root_quat_w=m.root_quat_w,
-            root_ang_vel_w=m.root_ang_vel_w,
-            joint_pos=m.joint_pos,
-            joint_vel=m.joint_vel,
-            root_pos_w=m.root_pos_w,
-            root_lin_vel_w=m.root_lin_vel_w,
-            body_pos_w=m.body_pos_w,
-            body_quat_w=m.body_quat_w,
-            body_lin_vel_w=m.body_lin_vel_w,
-            body_ang_vel_w=m.body_ang_vel_w,
-        )
+        frame = reference_frame(m)
         return frame, m
 
     def _term_input(self) -> TermInput:

@@ -36,6 +36,7 @@ __all__ = [
     "anchor_quat_w",
     "missing_fields",
     "needs",
+    "reference_frame",
     "require",
     "required_fields",
 ]
@@ -198,3 +199,20 @@ def anchor_pos_w(inp: TermInput, which: str, term: str) -> torch.Tensor:
 def anchor_quat_w(inp: TermInput, which: str, term: str) -> torch.Tensor:
     """``[N, 4]`` anchor body orientation of ``which`` (``"robot"`` or ``"ref"``), wxyz."""
     return require(inp, f"{which}.body_quat_w", term)[:, inp.anchor_index]
+
+
+def reference_frame(m: Any) -> RobotFrame:
+    """A :class:`RobotFrame` with every field of a sampled reference
+    (:class:`~humimic.envs.motion_library.MotionState`); training and deploy both use it."""
+    return RobotFrame(
+        root_quat_w=m.root_quat_w,
+        root_ang_vel_w=m.root_ang_vel_w,
+        joint_pos=m.joint_pos,
+        joint_vel=m.joint_vel,
+        root_pos_w=m.root_pos_w,
+        root_lin_vel_w=m.root_lin_vel_w,
+        body_pos_w=m.body_pos_w,
+        body_quat_w=m.body_quat_w,
+        body_lin_vel_w=m.body_lin_vel_w,
+        body_ang_vel_w=m.body_ang_vel_w,
+    )
