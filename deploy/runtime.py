@@ -93,6 +93,9 @@ class RuntimeCounters:
         clamped: corrections by the safety filter (position, rate, torque), all joints.
         last_policy_latency_s: wall time of the latest policy step (s).
         max_policy_latency_s: the largest so far (s).
+        joint_pos_err_sum_rad: sum over inferences of the mean over joints of ``|q − q̂|``,
+            the measured joints against the reference at the clip time the policy used
+            (see :attr:`mean_joint_pos_err_rad`).
     """
 
     policy_steps: int = 0
@@ -103,6 +106,12 @@ class RuntimeCounters:
     clamped: int = 0
     last_policy_latency_s: float = 0.0
     max_policy_latency_s: float = 0.0
+    joint_pos_err_sum_rad: float = 0.0
+
+    @property
+    def mean_joint_pos_err_rad(self) -> float:
+        """Mean joint tracking error over the inferences so far (rad; NaN before any)."""
+        return self.joint_pos_err_sum_rad / self.inferences if self.inferences else math.nan
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,9 @@ class DeployRuntime:
         t = self.clip_time_s
         obs = self.observation(state, self.clip_id, t, self.last_action)
         action = self.policy(obs)[0]
+        ref, _ = self.observation.reference(self.clip_id, t)
+        ref_q = ref.joint_pos[0].numpy()
+        self.counters.joint_pos_err_sum_rad += float(np.abs(state.joint_pos_rad - ref_q).mean())
         self.last_obs = obs
         self.last_action = action
         self.last_clip_time_s = t

@@ -34,8 +34,10 @@ class SafetyConfig:
     """Thresholds of the safety supervisor.
 
     Attributes:
-        state_timeout_s: a state older than this (now − stamp) is stale → fault. 50 ms is
-            10 missed ticks of a 200 Hz state stream.
+        state_timeout_s: a state older than this (now − stamp) is stale → fault. 40 ms is 20
+            missed ticks of the G1's 500 Hz ``lowstate`` (8 of a 200 Hz stream); with a 500 Hz
+            command stream the damping command leaves at most 42 ms after the last state, inside
+            the 50 ms the deploy contract allows.
         max_target_rate_rad_s: largest change of a joint target per second,
             ``|q*ₖ − q*ₖ₋₁| ≤ max_target_rate_rad_s · dt_s``.
         fall_gravity_z_threshold: the robot is falling when the z component of projected
@@ -45,7 +47,7 @@ class SafetyConfig:
         damping_kd_nm_s_per_rad: kd of the damping command sent on a fatal violation.
     """
 
-    state_timeout_s: float = 0.05
+    state_timeout_s: float = 0.04
     max_target_rate_rad_s: float = 10.0
     fall_gravity_z_threshold: float = -math.cos(DEFAULT_MAX_TILT_RAD)
     position_margin_rad: float = 0.0

@@ -8,16 +8,18 @@ ROS 2 topic are honoured as well (an e-stop there latches DAMPING as always).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from humimic.deploy.clock import MonotonicClock
-from humimic.deploy.fsm import FsmConfig, State
+from humimic.deploy.fsm import FsmConfig, State, Transition
 from humimic.deploy.loop import LoopStats, run_loop
 from humimic.deploy.ports import OperatorEvent, OperatorInput, QueuedOperatorInput
-from humimic.deploy.runtime import DeployRuntime
+from humimic.deploy.runtime import DeployRuntime, EventRecord
+from humimic.deploy.safety import SafetyConfig
 from humimic.errors import DeployError
 from humimic.policy import load_policy
 from humimic.robots import get_robot
@@ -62,13 +64,25 @@ class _AutoStart:
 
 @dataclass(frozen=True)
 class SessionResult:
-    """Loop timing, the runtime's final state and counters, and the bag path (if any)."""
+    """What a session did.
+
+    Attributes:
+        stats: loop timing. final_state: the state machine's last state.
+        started_policy: POLICY was entered. counters: the runtime's counters.
+        bag: the recording (``None`` when not recorded).
+        transitions: the state machine's log. events: the operator events and their outcome.
+        last_state_stamp_s: arrival time (session clock) of the newest robot state, ``None``
+            when none came.
+    """
 
     stats: LoopStats
     final_state: str
     started_policy: bool
     counters: Any
     bag: Path | None
+    transitions: tuple[Transition, ...] = ()
+    events: tuple[EventRecord, ...] = ()
+    last_state_stamp_s: float | None = None
 
 
 def run_dds_session(
@@ -84,9 +98,14 @@ def run_dds_session(
     command_hz: float = 500.0,
     stand_ramp_s: float = 2.0,
     state_timeout_s: float = 5.0,
+    safety_config: SafetyConfig | None = None,
+    clock: MonotonicClock | None = None,
 ) -> SessionResult:
     """Run a policy against a robot (or ``humimic sim-robot``) over ``transport``
-    (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time."""
+    (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time.
+
+    ``state_timeout_s`` is how long to wait for the first state before starting;
+    ``safety_config`` holds the watchdog's limits once running."""
     from humimic.deploy.dds_ros2 import DdsConfig, Ros2Transport
     from humimic.deploy.recording import (
         RecordingCommandSink,
@@ -98,7 +117,7 @@ def run_dds_session(
 
     _, meta, folder = load_policy(policy_folder)
     spec = get_robot(meta.robot)
-    clock = MonotonicClock()
+    clock = clock or MonotonicClock()
     if transport == "ros2":
         dds = DdsConfig(domain_id=0 if domain_id is None else domain_id, interface=interface)
         link: Any = Ros2Transport(spec, dds, clock=clock)
@@ -130,14 +149,24 @@ def run_dds_session(
             operator=operators,
             status=status,
             fsm_config=FsmConfig(stand_ramp_s=stand_ramp_s),
+            safety_config=safety_config,
             clip=clip or None,
         )
         driver = _AutoStart(runtime, queue, clip) if auto_start else runtime
         stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
         started = isinstance(driver, _AutoStart) and driver.started_policy
-        return SessionResult(stats, runtime.state.value, started, runtime.counters, None)
+        newest = link.latest()
+        result = SessionResult(
+            stats,
+            runtime.state.value,
+            started,
+            runtime.counters,
+            None,
+            transitions=tuple(runtime.fsm.log),
+            events=tuple(runtime.events),
+            last_state_stamp_s=None if newest is None else newest.stamp_s,
+        )
     finally:
         bag = recorder.close() if recorder is not None else None
         link.close()
-        if bag is not None:
-            print(f"recorded {bag}")
+    return dataclasses.replace(result, bag=bag)

@@ -273,11 +273,18 @@ def cmd_deploy(args: argparse.Namespace) -> None:
             record=args.record,
             clip=args.clip or "",
         )
-        st = res.stats
+        st, c = res.stats, res.counters
         print(
             f"final state {res.final_state} (policy ran: {res.started_policy}); "
-            f"loop overruns {st.overruns}; {res.counters}"
+            f"{c.inferences} inferences, joint tracking error {c.mean_joint_pos_err_rad:.3f} rad "
+            f"mean; faults {c.faults}; loop overruns {st.overruns}, policy step "
+            f"{c.max_policy_latency_s * 1e3:.2f} ms max"
         )
+        for tr in res.transitions:
+            move = f"{tr.from_state.value:>7} → {tr.to_state.value:<7}"
+            print(f"  {tr.time_s:10.3f} s  {move} {tr.reason}")
+        if res.bag is not None:
+            print(f"recorded {res.bag}")
         return
     from humimic.deploy.inproc import run_inproc
 

@@ -289,7 +289,7 @@ def test_no_state_in_passive_does_not_latch_and_start_waits_for_it(g1, policy_di
 def test_stale_state_sends_damping_within_one_command_period(g1, policy_dir):
     rt, clock, source, sink = make_runtime(g1, policy_dir)
     to_policy(rt, clock)
-    timeout = rt.supervisor.config.state_timeout_s  # 50 ms
+    timeout = rt.supervisor.config.state_timeout_s  # 40 ms
     source.freeze()
     t_frozen = clock.now_s()
     first_damping = None
