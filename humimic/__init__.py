@@ -1,6 +1,12 @@
 """humimic: human motion capture → robot motion → imitation policy → ROS 2 deployment."""
 
-from humimic.errors import HumimicError
+import os
+
+# MuJoCo picks its GL backend when it is first imported, by any module: headless EGL unless the
+# user chose (``MUJOCO_GL=osmesa``); see humimic.render.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from humimic.errors import HumimicError  # noqa: E402
 
 __version__ = "0.1.0"
 

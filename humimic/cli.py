@@ -27,6 +27,11 @@ def default_clip_path() -> Path:
     return Path(str(resources.files("humimic") / "data" / DEFAULT_CLIP))
 
 
+def default_policy_path() -> Path:
+    """The bundled policy for the embedded clip (``humimic export`` folder)."""
+    return Path(str(resources.files("humimic") / "data" / "policy"))
+
+
 # --- subcommands -----------------------------------------------------------------------------
 def cmd_robot(args: argparse.Namespace) -> None:
     """Print a robot's joint table: limits, motor, armature, kp/kd, action scale."""
@@ -151,10 +156,26 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Run the chain on embedded defaults and write everything into one folder."""
-    from humimic.demo import run_demo
+    """Run the whole chain and write everything into one folder (report.md says what happened):
+    retarget the embedded keyframed clip (or --bvh FILE) onto the G1; take the bundled policy
+    (or train one with --train); deploy it through the safe runtime against `humimic sim-robot`
+    (a second process) over ROS 2 DDS on loopback, recording a rosbag2; evaluate it with and
+    without domain randomization; render it over its reference ghost. Exits 1 when a stage
+    failed its check."""
+    from humimic.demo import DemoConfig, run_demo
 
-    run_demo(Path(args.output), video=not args.no_video)
+    config = DemoConfig(
+        out_dir=Path(args.output),
+        bvh=Path(args.bvh) if args.bvh else None,
+        train=args.train,
+        train_iterations=args.train_iterations,
+        threads=max(1, args.threads),
+        domain_id=args.domain,
+        eval_episodes=args.episodes,
+        video=not args.no_video,
+    )
+    if not run_demo(config).ok:
+        raise SystemExit(1)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -335,6 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="humimic_demo", help="output folder (default: %(default)s)"
     )
     p.add_argument("--no-video", action="store_true", help="skip rendering the video")
+    p.add_argument("--bvh", help="your own mocap (BVH) instead of the embedded clip")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train a policy on the clip first (progress bar with the time left) instead of "
+        "using the bundled one",
+    )
+    p.add_argument(
+        "--train-iterations",
+        type=int,
+        default=300,
+        help="PPO iterations with --train (default: %(default)s, about 15 min on 2 cores)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for training"
+    )
+    p.add_argument("--domain", type=int, help="DDS domain of the deploy step (default: random)")
+    p.add_argument(
+        "--episodes", type=int, default=16, help="episodes per evaluation mode (default: 16)"
+    )
 
     p = add("robot", cmd_robot, "print a robot's joints, limits and gains")
     p.add_argument("name", nargs="?", default="g1", help="registered robot (default: %(default)s)")

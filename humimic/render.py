@@ -1,7 +1,7 @@
 """Offscreen MuJoCo rendering of motion clips to video (headless: EGL by default, or OSMesa).
 
 Select the GL backend with ``MUJOCO_GL=egl|osmesa`` *before* humimic imports MuJoCo;
-humimic sets ``egl`` when nothing is set.
+``import humimic`` sets ``egl`` when nothing is set, before any module imports MuJoCo.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import mujoco
+import numpy as np
 from tqdm import tqdm  # noqa: E402
 
 from humimic.errors import RenderError  # noqa: E402

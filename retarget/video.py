@@ -21,21 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # as humimic.render: before MuJoCo is imported
+import mujoco
+import numpy as np
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from humimic.render import (  # noqa: E402
+from humimic.render import (
     DEFAULT_VIDEO_FPS,
     ClipRenderer,
     check_video_args,
     video_frame_times,
     write_video,
 )
-from humimic.retarget.pipeline import RetargetResult  # noqa: E402
-from humimic.robots.mujoco_model import MujocoRobot, build_mujoco  # noqa: E402
-from humimic.robots.spec import RobotSpec  # noqa: E402
+from humimic.retarget.pipeline import RetargetResult
+from humimic.robots.mujoco_model import MujocoRobot, build_mujoco
+from humimic.robots.spec import RobotSpec
 
 logger = logging.getLogger(__name__)
 
