@@ -116,6 +116,10 @@ class DemoConfig:
             raise HumimicError(f"--bvh {self.bvh}: no such file")
         if self.train_iterations < 1 or self.train_envs < 1 or self.eval_episodes < 1:
             raise HumimicError("train iterations, envs and eval episodes must be ≥ 1")
+        if self.video:  # before anything runs, not after minutes of work
+            from humimic.render import check_video_args
+
+            check_video_args(Path(self.out_dir) / "policy.mp4", self.width, self.height)
         if self.domain_id is not None and not 0 <= self.domain_id <= 232:
             raise HumimicError(f"--domain {self.domain_id}: expected 0..232")
 
