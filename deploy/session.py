@@ -12,7 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from humimic.deploy.clock import MonotonicClock
 from humimic.deploy.fsm import FsmConfig, State, Transition
@@ -100,12 +100,15 @@ def run_dds_session(
     state_timeout_s: float = 5.0,
     safety_config: SafetyConfig | None = None,
     clock: MonotonicClock | None = None,
+    keyboard: TextIO | None = None,
 ) -> SessionResult:
     """Run a policy against a robot (or ``humimic sim-robot``) over ``transport``
     (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time.
 
     ``state_timeout_s`` is how long to wait for the first state before starting;
-    ``safety_config`` holds the watchdog's limits once running."""
+    ``safety_config`` holds the watchdog's limits once running. Operator commands come from
+    ``keyboard`` (a text stream, see :mod:`humimic.deploy.keyboard`) when given, and from the
+    ROS 2 operator topic with ``transport="ros2"``; ``auto_start`` plays the operator too."""
     from humimic.deploy.dds_ros2 import DdsConfig, Ros2Transport
     from humimic.deploy.recording import (
         RecordingCommandSink,
@@ -139,7 +142,14 @@ def run_dds_session(
             if status is not None:
                 status = RecordingStatusSink(status, recorder)
         queue = QueuedOperatorInput()
-        operators = _Operators(queue, link) if transport == "ros2" else queue
+        inputs: list[OperatorInput] = [queue]
+        if keyboard is not None:
+            from humimic.deploy.keyboard import KeyboardOperatorInput
+
+            inputs.append(KeyboardOperatorInput(keyboard))
+        if transport == "ros2":
+            inputs.append(link)
+        operators = _Operators(*inputs)
         runtime = DeployRuntime(
             folder,
             spec=spec,

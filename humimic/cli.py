@@ -283,7 +283,11 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     talk DDS to `humimic sim-robot` or a robot (start it first, same domain and interface)."""
     folder = _policy_folder(args.policy)
     if args.transport in ("ros2", "unitree"):
+        from humimic.deploy.keyboard import HELP
         from humimic.deploy.session import run_dds_session
+
+        if args.manual:
+            print(f"manual start: {HELP}")
 
         res = run_dds_session(
             folder,
@@ -293,6 +297,8 @@ def cmd_deploy(args: argparse.Namespace) -> None:
             interface=args.interface,
             record=args.record,
             clip=args.clip or "",
+            auto_start=not args.manual,
+            keyboard=sys.stdin if args.manual else None,
         )
         st, c = res.stats, res.counters
         print(
@@ -479,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--interface", default="lo", help="network interface for DDS (default: %(default)s)"
     )
     p.add_argument("--record", help="record the session to this rosbag2 (MCAP) folder")
+    p.add_argument(
+        "--manual",
+        action="store_true",
+        help="ros2/unitree: no automatic start; the operator types s(tart), x (stop), d(amp), "
+        "e(stop), r(eset) + Enter (ros2 also takes /humimic/operator). Use this on a real robot",
+    )
     p.add_argument("--clip", help="clip name (default: the policy's first)")
     p.add_argument(
         "--duration", type=float, default=10.0, help="run time in s (default: %(default)s)"
