@@ -206,6 +206,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
         if args.no_domain_rand:
             tracking = replace(tracking, domain_rand=DomainRandConfig(enabled=False))
+        if args.heading_goal is not None:
+            from humimic.envs.tracking.config import HeadingGoal
+
+            low, high = args.heading_goal
+            tracking = tracking.with_heading_goal(HeadingGoal(low, high))
         trainer = Trainer(args.run, args.motion, tracking, ppo, robot=args.robot)
     print(trainer.env.actor_obs.table())
     try:
@@ -446,6 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--no-domain-rand", action="store_true", help="train on the nominal robot")
+    p.add_argument(
+        "--heading-goal",
+        nargs=2,
+        type=float,
+        metavar=("LOW_MPS", "HIGH_MPS"),
+        help="add DeepMimic's task objective: move along a target heading (the clip's "
+        "direction ± 0.5 rad) at a speed drawn in [LOW, HIGH] m/s; r = 0.7 r_imitation + "
+        "0.3 r_heading, the goal is observed",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -11,7 +11,7 @@ reference-state-initialization noise. Variants are config deltas
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from humimic.domain_rand import DomainRandConfig
@@ -20,7 +20,14 @@ from humimic.errors import ConfigError, unknown_name
 from .observations import OBSERVATION_TERMS
 from .rewards import REWARD_TERMS
 
-__all__ = ["ACTOR_TERMS", "CRITIC_TERMS", "DEFAULT_REWARDS", "RsiNoise", "TrackingConfig"]
+__all__ = [
+    "ACTOR_TERMS",
+    "CRITIC_TERMS",
+    "DEFAULT_REWARDS",
+    "HeadingGoal",
+    "RsiNoise",
+    "TrackingConfig",
+]
 
 ACTOR_TERMS: tuple[str, ...] = (
     "ref_joint_pos",
@@ -106,6 +113,39 @@ class RsiNoise:
 
 
 @dataclass(frozen=True)
+class HeadingGoal:
+    """DeepMimic's heading task (``r = w_I r_I + w_G r_G``): move along a target direction at a
+    target speed while imitating. Drawn per env at each reset.
+
+    The direction is the reference root's horizontal velocity direction at the episode's start
+    (the way the clip goes; +x of the reference heading when the clip stands still), turned by
+    a uniform angle in ``±heading_noise_rad``; the speed is uniform in
+    ``[speed_low_mps, speed_high_mps]``. Select ``heading_velocity_reward`` with weight
+    ``w_G`` (DeepMimic: 0.3, imitation terms scaled to ``w_I = 0.7``) and, so the policy sees
+    the goal, the observation term ``target_heading_b`` in both groups.
+
+    Attributes:
+        speed_low_mps, speed_high_mps: target speed range (m/s).
+        heading_noise_rad: half-width of the turn applied to the clip's direction (rad).
+    """
+
+    speed_low_mps: float = 0.5
+    speed_high_mps: float = 1.5
+    heading_noise_rad: float = 0.5
+
+    def __post_init__(self) -> None:
+        lo, hi = self.speed_low_mps, self.speed_high_mps
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo <= hi):
+            raise ConfigError(
+                f"HeadingGoal: expected 0 <= speed_low_mps <= speed_high_mps, got {lo}, {hi}"
+            )
+        if not (math.isfinite(self.heading_noise_rad) and 0.0 <= self.heading_noise_rad):
+            raise ConfigError(
+                f"HeadingGoal.heading_noise_rad: expected >= 0, got {self.heading_noise_rad}"
+            )
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     """The tracking task (see the module docstring for the defaults' sources).
 
@@ -131,6 +171,8 @@ class TrackingConfig:
         soft_joint_limit_fraction: the soft limits for ``joint_limit_proximity`` are this
             central fraction of the URDF range (legged_gym: 0.9).
         domain_rand: randomization terms.
+        heading_goal: the optional task objective (``None``: pure imitation); see
+            :class:`HeadingGoal`.
         seed: torch seed for resets, randomization and noise.
     """
 
@@ -160,6 +202,7 @@ class TrackingConfig:
     clip_conditioning: str = "auto"
     soft_joint_limit_fraction: float = 0.9
     domain_rand: DomainRandConfig = field(default_factory=DomainRandConfig)
+    heading_goal: HeadingGoal | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -196,11 +239,35 @@ class TrackingConfig:
                 )
             if not math.isfinite(weight):
                 raise ConfigError(f"TrackingConfig.rewards: weight of {name!r} is {weight}")
+        uses_goal = any(n == "heading_velocity_reward" for n, _ in self.rewards) or any(
+            "target_heading_b" in g for g in (self.actor_terms, self.critic_terms)
+        )
+        if uses_goal and self.heading_goal is None:
+            raise ConfigError(
+                "TrackingConfig: heading_velocity_reward / target_heading_b need a task goal; "
+                "set heading_goal=HeadingGoal(...)"
+            )
         if self.clip_conditioning not in ("auto", "on", "off"):
             raise ConfigError(
                 f"TrackingConfig.clip_conditioning: expected 'auto', 'on' or 'off', "
                 f"got {self.clip_conditioning!r}"
             )
+
+    def with_heading_goal(self, goal: HeadingGoal, w_task: float = 0.3) -> TrackingConfig:
+        """This config plus the task objective, DeepMimic style: positive (imitation) weights
+        scaled by ``w_I = 1 − w_task``, ``heading_velocity_reward`` with ``w_task``, and the goal
+        observed by actor and critic (``target_heading_b``)."""
+        if not 0.0 < w_task < 1.0:
+            raise ConfigError(f"with_heading_goal: w_task must be in (0, 1), got {w_task}")
+        w_i = 1.0 - w_task
+        rewards = tuple((n, w_i * w if w > 0 else w) for n, w in self.rewards)
+        return replace(
+            self,
+            actor_terms=(*self.actor_terms, "target_heading_b"),
+            critic_terms=(*self.critic_terms, "target_heading_b"),
+            rewards=(*rewards, ("heading_velocity_reward", w_task)),
+            heading_goal=goal,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (saved with every run)."""
@@ -217,6 +284,8 @@ class TrackingConfig:
             data["rewards"] = tuple((str(n), float(w)) for n, w in data["rewards"])
         if "rsi" in data and isinstance(data["rsi"], dict):
             data["rsi"] = RsiNoise(**data["rsi"])
+        if isinstance(data.get("heading_goal"), dict):
+            data["heading_goal"] = HeadingGoal(**data["heading_goal"])
         if "domain_rand" in data and isinstance(data["domain_rand"], dict):
             data["domain_rand"] = DomainRandConfig.from_dict(data["domain_rand"])
         known = set(cls.__dataclass_fields__)

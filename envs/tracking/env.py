@@ -32,7 +32,7 @@ from humimic.robots.spec import RobotSpec
 
 from . import terminations
 from .config import TrackingConfig
-from .math import quat_mul
+from .math import quat_apply, quat_mul, yaw_quat
 from .observations import OBSERVATION_TERMS, ObservationGroup
 from .rewards import REWARD_TERMS, RewardTerm, compute_rewards
 from .state import RobotFrame, TermInput, reference_frame
@@ -194,6 +194,13 @@ class TrackingEnv:
         self.clip_ids = torch.zeros(n, dtype=torch.long, device=self.device)
         self.motion_time_s = torch.zeros(n, **f32)
         self.start_time_s = torch.zeros(n, **f32)
+        # the task goal (HeadingGoal), drawn at each reset; None without one
+        self.target_heading_w: torch.Tensor | None = None
+        self.target_speed: torch.Tensor | None = None
+        if cfg.heading_goal is not None:
+            self.target_heading_w = torch.zeros(n, 3, **f32)
+            self.target_heading_w[:, 0] = 1.0
+            self.target_speed = torch.zeros(n, **f32)
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=self.device)
         self.last_action = torch.zeros(n, j, **f32)
         self.prev_action = torch.zeros(n, j, **f32)
@@ -262,6 +269,8 @@ class TrackingEnv:
             clip_one_hot=(
                 self.library.clip_one_hot(self.clip_ids) if self.clip_conditioned else None
             ),
+            target_heading_w=self.target_heading_w,
+            target_speed=self.target_speed,
         )
 
     def _observations(self, inp: TermInput) -> dict[str, torch.Tensor]:
@@ -335,6 +344,27 @@ class TrackingEnv:
         q = ref.joint_pos + self._uniform(tuple(ref.joint_pos.shape), noise.joint_pos_rad)
         q = torch.clamp(q, self.joint_limits[:, 0], self.joint_limits[:, 1])
         self.backend.reset(env_ids, pos, quat, lin, ang, q, ref.joint_vel)
+        self._draw_goal(env_ids, ref.root_lin_vel_w, ref.root_quat_w)
+
+    def _draw_goal(
+        self, env_ids: torch.Tensor, ref_lin_vel_w: torch.Tensor, ref_quat_w: torch.Tensor
+    ) -> None:
+        """The :class:`HeadingGoal` of the new episodes (see its docstring)."""
+        goal = self.cfg.heading_goal
+        if goal is None or self.target_heading_w is None or self.target_speed is None:
+            return
+        k = int(env_ids.numel())
+        v = ref_lin_vel_w[:, :2]
+        forward = quat_apply(yaw_quat(ref_quat_w), torch.tensor([1.0, 0.0, 0.0]).expand(k, 3))
+        moving = torch.linalg.vector_norm(v, dim=-1, keepdim=True) > 0.1
+        base = torch.where(moving, v, forward[:, :2])
+        angle = torch.atan2(base[:, 1], base[:, 0]) + self._uniform((k,), goal.heading_noise_rad)
+        heading = torch.zeros(k, 3, device=self.device)
+        heading[:, 0], heading[:, 1] = torch.cos(angle), torch.sin(angle)
+        self.target_heading_w[env_ids] = heading
+        u = torch.rand(k, generator=self.generator, device=self.device)
+        speed = goal.speed_low_mps + u * (goal.speed_high_mps - goal.speed_low_mps)
+        self.target_speed[env_ids] = speed
 
     # -- stepping -------------------------------------------------------------------------
     def step(self, action: torch.Tensor) -> StepResult:

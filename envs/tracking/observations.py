@@ -25,6 +25,7 @@ from .math import (
     quat_conj,
     quat_mul,
     quat_to_rot6d,
+    yaw_quat,
 )
 from .state import TermInput, anchor_pos_w, anchor_quat_w, needs, require, required_fields
 
@@ -156,6 +157,17 @@ def clip_one_hot(inp: TermInput) -> torch.Tensor:
     return require(inp, "clip_one_hot", "clip_one_hot")
 
 
+@needs("robot.root_quat_w", "target_heading_w", "target_speed")
+def target_heading_b(inp: TermInput) -> torch.Tensor:
+    """``[N, 3]`` the task goal (DeepMimic's heading task) as the robot sees it: the target
+    direction in the root's heading (yaw) frame, ``(cos θ, sin θ)``, and the target speed
+    (m/s)."""
+    d_w = require(inp, "target_heading_w", "target_heading_b")
+    speed = require(inp, "target_speed", "target_heading_b")
+    d_b = quat_apply_inverse(yaw_quat(inp.robot.root_quat_w), d_w)
+    return torch.cat([d_b[:, :2], speed[:, None]], dim=-1)
+
+
 OBSERVATION_TERMS: dict[str, ObsFn] = {
     fn.__name__: fn
     for fn in (
@@ -173,6 +185,7 @@ OBSERVATION_TERMS: dict[str, ObsFn] = {
         body_ori_b,
         motion_phase,
         clip_one_hot,
+        target_heading_b,
     )
 }
 """Every observation term by name (configs and policy artifacts refer to terms by name)."""
