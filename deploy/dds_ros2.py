@@ -19,7 +19,10 @@ topic                       type                              direction         
 /humimic/push               geometry_msgs/msg/Twist           anyone → sim robot  reliable, 10
 ==========================  ================================  ==================  ================
 
-(The number is the history depth: keep last N.)
+(The number is the history depth: keep last N.) Each QoS is described once, as a
+:class:`~humimic.deploy.ros2_types.QosSpec` (:data:`STATE_QOS`, :data:`COMMAND_QOS`,
+:data:`OPERATOR_QOS`, :data:`STATUS_QOS`, :data:`PUSH_QOS`); the Cyclone endpoints here and the
+rclpy node's are built from those.
 
 Why these QoS:
 
@@ -34,12 +37,15 @@ Why these QoS:
   published when the state or fault changes and otherwise at most every ``status_period_s``.
 * **Pushes** (sim robot only) are events: reliable.
 
-State: a :class:`~humimic.deploy.commands.RobotState` combines the newest ``JointState``
-(matched by joint *name* into policy order) with the newest ``Imu`` (ROS stores the quaternion
+What a message means is not decided here but in :mod:`humimic.deploy.ros2_ports`, shared with
+the rclpy node: this module only moves messages. State: a
+:class:`~humimic.deploy.commands.RobotState` combines the newest ``JointState`` (matched by
+joint *name* into policy order) with the newest ``Imu`` (ROS stores the quaternion
 ``x, y, z, w``; it is reordered to ``wxyz`` once, in :func:`ros_quat_to_wxyz`). Each part is
 stamped with the runtime's clock when it arrives (a Cyclone listener thread takes it); the
 state's ``stamp_s`` is the older of the two, so the watchdog trips when either stream stops.
-``latest()`` never blocks (a lock guards a few reference swaps) and returns the newest.
+``latest()`` never blocks (a lock guards a few reference swaps) and returns the newest
+(:class:`~humimic.deploy.ros2_ports.StateBuffer`).
 
 A refused message (a joint name the policy does not know or lacks, arrays of the wrong length,
 an Imu without orientation) is logged and counted, and never raises in ``latest()``: one bad
@@ -83,24 +89,35 @@ from cyclonedds.idl import annotations as idl_annotations
 from cyclonedds.idl._main import IdlMeta
 from cyclonedds.idl._support import Endianness
 from cyclonedds.pub import DataWriter
-from cyclonedds.qos import Policy, Qos
+from cyclonedds.qos import Qos
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
-from cyclonedds.util import duration
 from numpy.typing import ArrayLike
 from rosbags.interfaces import Nodetype
 
 from humimic.deploy.clock import Clock, MonotonicClock
 from humimic.deploy.commands import FloatArray, JointCommand, RobotState
 from humimic.deploy.ports import OperatorEvent, RuntimeStatus
-from humimic.deploy.ros2_types import (
-    Ros2Types,
-    default_types,
-    reliable_qos,
-    ros_topic_to_dds,
-    sensor_data_qos,
+from humimic.deploy.ros2_ports import (
+    JointNameMatcher,
+    OperatorDecoder,
+    StateBuffer,
+    StatusThrottle,
+    every_nth,
+    joint_command_fields,
+    joint_command_to_policy,
+    ros_quat_to_wxyz,
+    status_fields,
+    wxyz_to_ros_quat,
 )
-from humimic.errors import ConfigError, DeployError, unknown_name
+from humimic.deploy.ros2_types import (
+    QosSpec,
+    Ros2Types,
+    cyclone_qos,
+    default_types,
+    ros_topic_to_dds,
+)
+from humimic.errors import ConfigError, DeployError
 from humimic.robots.spec import RobotSpec
 
 log = logging.getLogger(__name__)
@@ -118,6 +135,19 @@ TWIST_TYPE = "geometry_msgs/msg/Twist"
 STATE_QOS_DEPTH = 5
 OPERATOR_QOS_DEPTH = 32
 PUSH_QOS_DEPTH = 10
+
+# The QoS of each topic (the table in the module docstring), described once: Cyclone DDS
+# endpoints here are built from these with cyclone_qos(), the rclpy node's with QoSProfile.
+STATE_QOS = QosSpec(reliable=False, depth=STATE_QOS_DEPTH)
+"""JointState and Imu: best effort, keep last 5, volatile (ROS 2's sensor data profile)."""
+COMMAND_QOS = QosSpec(reliable=False, depth=1)
+"""JointCommand writer: best effort, keep only the newest sample, volatile."""
+OPERATOR_QOS = QosSpec(reliable=True, depth=OPERATOR_QOS_DEPTH)
+"""OperatorCommand readers: reliable, keep last 32 (a burst between two polls), volatile."""
+STATUS_QOS = QosSpec(reliable=True, depth=1, transient_local=True)
+"""RuntimeStatus writer: reliable, keep last 1, transient local (a latched topic)."""
+PUSH_QOS = QosSpec(reliable=True, depth=PUSH_QOS_DEPTH)
+"""Twist pushes (sim robot): reliable, keep last 10, volatile."""
 STATUS_PERIOD_S = 0.2
 """Status is published on every state/fault change and otherwise at most this often (5 Hz)."""
 WRITE_MAX_BLOCKING_S = 0.01
@@ -285,78 +315,6 @@ class Ros2Topics:
                 ros_topic_to_dds(getattr(self, name))
             except DeployError as exc:
                 raise ConfigError(f"Ros2Topics.{name}: {exc}") from None
-
-
-def ros_quat_to_wxyz(x: float, y: float, z: float, w: float) -> FloatArray:
-    """ROS ``geometry_msgs/Quaternion`` fields (``x, y, z, w``) → humimic's ``[w, x, y, z]``."""
-    return np.array([w, x, y, z], dtype=np.float64)
-
-
-def wxyz_to_ros_quat(quat_wxyz: ArrayLike) -> dict[str, float]:
-    """humimic's ``[w, x, y, z]`` → ROS ``geometry_msgs/Quaternion`` fields."""
-    w, x, y, z = (float(v) for v in np.asarray(quat_wxyz, dtype=np.float64))
-    return {"x": x, "y": y, "z": z, "w": w}
-
-
-class JointNameMatcher:
-    """Resolves a message's joint names into policy order, once per distinct name list.
-
-    ``indices(names)`` returns ``idx`` [J] with ``values_policy = values_msg[idx]``. Messages
-    may list the joints in any order; a policy joint missing from the message, a name listed
-    twice, or (unless ``allow_extra``) a name the policy does not know raises
-    :class:`DeployError` naming them.
-
-    Args:
-        expected: joint names in policy order.
-        what: the message described in errors (``"JointState on /joint_states"``).
-        allow_extra: ignore names that are not policy joints (hands, grippers, ...).
-    """
-
-    def __init__(self, expected: Sequence[str], what: str, allow_extra: bool = False) -> None:
-        self.expected = tuple(expected)
-        self.what = what
-        self.allow_extra = allow_extra
-        self._cache: tuple[list[str], np.ndarray] | None = None  # swapped whole: thread-safe
-
-    def indices(self, names: Sequence[str]) -> np.ndarray:
-        names = list(names)
-        cache = self._cache
-        if cache is not None and names == cache[0]:
-            return cache[1]
-        position: dict[str, int] = {}
-        for i, name in enumerate(names):
-            if name in position:
-                raise DeployError(f"{self.what}: joint {name!r} is listed twice")
-            position[name] = i
-        if not self.allow_extra:
-            for name in names:
-                if name not in self.expected:
-                    raise DeployError(f"{self.what}: {unknown_name('joint', name, self.expected)}")
-        missing = [n for n in self.expected if n not in position]
-        if missing:
-            raise DeployError(
-                f"{self.what} lacks {len(missing)} policy joint(s): {', '.join(missing)} "
-                f"(it lists: {', '.join(names) or 'nothing'})"
-            )
-        idx = np.array([position[n] for n in self.expected], dtype=np.intp)
-        self._cache = (names, idx)
-        return idx
-
-
-def _policy_values(
-    sample_values: Sequence[float], idx: np.ndarray, n_names: int, field_name: str, what: str
-) -> FloatArray:
-    values = np.asarray(sample_values, dtype=np.float64)
-    if values.shape != (n_names,):
-        raise DeployError(
-            f"{what}: {field_name} has {values.shape[0]} entries, expected one per name ({n_names})"
-        )
-    return values[idx]
-
-
-def _every_nth(count: int) -> bool:
-    """Log the 1st, 10th, 100th, 1000th, ... occurrence, then every 10000th."""
-    return count in (1, 10, 100, 1000) or count % 10000 == 0
 
 
 def ros_time_now(types: Ros2Types) -> Any:
@@ -670,7 +628,7 @@ class DdsNode:
             writer.write(sample)
         except DDSException as exc:
             self.write_errors += 1
-            if _every_nth(self.write_errors):
+            if every_nth(self.write_errors):
                 log.error("write #%d on %s failed: %s", self.write_errors, writer.topic.name, exc)
             return False
         return True
@@ -722,15 +680,6 @@ class DdsNode:
             pass
 
 
-def _status_qos() -> Qos:
-    return Qos(
-        Policy.Reliability.Reliable(max_blocking_time=duration(seconds=WRITE_MAX_BLOCKING_S)),
-        Policy.History.KeepLast(1),
-        Policy.Durability.TransientLocal,
-        Policy.DataRepresentation(use_cdrv0_representation=True),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # runtime side
 
@@ -772,31 +721,17 @@ class Ros2Transport(DdsNode):
         participant: DomainParticipant | None = None,
         types: Ros2Types | None = None,
     ) -> None:
-        if not (math.isfinite(status_period_s) and status_period_s > 0):
-            raise ConfigError(f"Ros2Transport.status_period_s: expected > 0, got {status_period_s}")
+        # checked before any DDS entity exists
+        self._status_throttle = StatusThrottle(status_period_s, "Ros2Transport.status_period_s")
         super().__init__(dds, participant, types)
         self.robot = robot
         self.topics = Ros2Topics() if topics is None else topics
         self.clock: Clock = MonotonicClock() if clock is None else clock
-        self.status_period_s = float(status_period_s)
         self._names = list(robot.joint_names)
-        self._matcher = JointNameMatcher(
+        matcher = JointNameMatcher(
             robot.joint_names, f"JointState on {self.topics.joint_states}", allow_extra_joints
         )
-        self._lock = threading.Lock()
-        self._joints: tuple[FloatArray, FloatArray, float] | None = None
-        self._imu: tuple[FloatArray, FloatArray, float] | None = None
-        self._state: RobotState | None = None
-        self._errors: dict[str, str | None] = {"joint_states": None, "imu": None}
-        self.joint_states_received = 0
-        self.imu_received = 0
-        self.rejected = 0
-        """Messages refused (bad names, lengths, orientation); the newest refusal is raised."""
-        self.unknown_operator_commands = 0
-        self._selected_clip = ""
-        self._last_status: tuple[str, str] | None = None
-        self._last_status_s = -math.inf
-        self._policy_steps = 0
+        self._state_buffer = StateBuffer(self.clock, matcher, self.topics.imu, log_error=log.error)
 
         t = self.types
         self._jc_cls: Any = fast_idl_type(t, JOINT_COMMAND_TYPE)
@@ -805,19 +740,23 @@ class Ros2Transport(DdsNode):
         self._js_cls: Any = fast_idl_type(t, JOINT_STATE_TYPE)
         self._imu_cls: Any = fast_idl_type(t, IMU_TYPE)
         self._op_cls = t.idl_type(OPERATOR_TYPE)
-        op_msg = t.typestore.types[OPERATOR_TYPE]
-        # "select by name, resolve once": OperatorEvent names are the message's constant names
-        self._op_events = {int(getattr(op_msg, e.name)): e for e in OperatorEvent}
-        self._op_select_clip = int(op_msg.SELECT_CLIP)
+        # the type store's class carries the message's constants (START = 1, ...)
+        self._decoder = OperatorDecoder(
+            t.typestore.types[OPERATOR_TYPE], self.topics.operator, log_warning=log.warning
+        )
 
         self._cmd_writer = self._writer(
-            self.topics.joint_command, JOINT_COMMAND_TYPE, sensor_data_qos(depth=1)
+            self.topics.joint_command, JOINT_COMMAND_TYPE, cyclone_qos(COMMAND_QOS)
         )
-        self._status_writer = self._writer(self.topics.status, STATUS_TYPE, _status_qos())
+        self._status_writer = self._writer(
+            self.topics.status,
+            STATUS_TYPE,
+            cyclone_qos(STATUS_QOS, max_blocking_time_s=WRITE_MAX_BLOCKING_S),
+        )
         self._op_reader = self._reader(
-            self.topics.operator, OPERATOR_TYPE, reliable_qos(depth=OPERATOR_QOS_DEPTH)
+            self.topics.operator, OPERATOR_TYPE, cyclone_qos(OPERATOR_QOS)
         )
-        state_qos = sensor_data_qos(depth=STATE_QOS_DEPTH)
+        state_qos = cyclone_qos(STATE_QOS)
         self._js_reader = self._reader(
             self.topics.joint_states, JOINT_STATE_TYPE, state_qos, self._on_joint_state
         )
@@ -835,70 +774,48 @@ class Ros2Transport(DdsNode):
             if len(samples) < _TAKE_BATCH:
                 return newest
 
-    def _reject(self, stream: str, message: str) -> None:
-        with self._lock:
-            self._errors[stream] = message
-            self.rejected += 1
-            count = self.rejected
-        if _every_nth(count):
-            log.error("rejected message #%d: %s", count, message)
-
     def _on_joint_state(self, reader: DataReader) -> None:
-        now_s = self.clock.now_s()
+        now_s = self.clock.now_s()  # arrival, before the take
         if self._closed:
             return
         sample = self._newest(reader, self._js_cls)
-        if sample is None:
-            return
-        what = self._matcher.what
-        try:
-            idx = self._matcher.indices(sample.name)
-            n = len(sample.name)
-            q = _policy_values(sample.position, idx, n, "position", what)
-            dq = _policy_values(sample.velocity, idx, n, "velocity", what)
-        except DeployError as exc:
-            self._reject("joint_states", str(exc))
-            return
-        with self._lock:
-            self._joints = (q, dq, now_s)
-            self._state = None
-            self._errors["joint_states"] = None
-            self.joint_states_received += 1
+        if sample is not None:
+            self._state_buffer.on_joint_state(sample, now_s)
 
     def _on_imu(self, reader: DataReader) -> None:
         now_s = self.clock.now_s()
         if self._closed:
             return
         sample = self._newest(reader, self._imu_cls)
-        if sample is None:
-            return
-        o, w = sample.orientation, sample.angular_velocity
-        quat = ros_quat_to_wxyz(o.x, o.y, o.z, o.w)
-        if sample.orientation_covariance[0] == -1.0:
-            self._reject(
-                "imu",
-                f"Imu on {self.topics.imu}: no orientation (orientation_covariance[0] = -1); "
-                "the policy needs one",
-            )
-            return
-        if not np.linalg.norm(quat) > 1e-6:  # also catches NaN
-            self._reject(
-                "imu", f"Imu on {self.topics.imu}: orientation {quat.tolist()} is not a rotation"
-            )
-            return
-        gyro = np.array([w.x, w.y, w.z], dtype=np.float64)
-        with self._lock:
-            self._imu = (quat, gyro, now_s)
-            self._state = None
-            self._errors["imu"] = None
-            self.imu_received += 1
+        if sample is not None:
+            self._state_buffer.on_imu(sample, now_s)
+
+    @property
+    def status_period_s(self) -> float:
+        """The status heartbeat period (s)."""
+        return self._status_throttle.period_s
+
+    @property
+    def joint_states_received(self) -> int:
+        """JointState messages accepted."""
+        return self._state_buffer.joint_states_received
+
+    @property
+    def imu_received(self) -> int:
+        """Imu messages accepted."""
+        return self._state_buffer.imu_received
+
+    @property
+    def rejected(self) -> int:
+        """Messages refused (bad names, lengths, orientation); the newest refusal is raised by
+        :meth:`wait_for_state`."""
+        return self._state_buffer.rejected
 
     @property
     def last_error(self) -> str | None:
         """Why the newest JointState or Imu was refused (unknown or missing joint names, wrong
         array lengths, no orientation); ``None`` once a valid one follows."""
-        with self._lock:
-            return self._errors["joint_states"] or self._errors["imu"]
+        return self._state_buffer.last_error
 
     def latest(self) -> RobotState | None:
         """The newest valid state, or ``None`` until both a JointState and an Imu have arrived.
@@ -906,12 +823,7 @@ class Ros2Transport(DdsNode):
         Never blocks and never raises: a refused message leaves the previous state in place
         (it goes stale, and the runtime's watchdog faults); see :attr:`last_error`.
         """
-        with self._lock:
-            if self._state is None and self._joints is not None and self._imu is not None:
-                q, dq, joints_s = self._joints
-                quat, gyro, imu_s = self._imu
-                self._state = RobotState(q, dq, quat, gyro, stamp_s=min(joints_s, imu_s))
-            return self._state
+        return self._state_buffer.latest()
 
     def wait_for_state(self, timeout_s: float, after_s: float = -math.inf) -> RobotState:
         """Block until a state stamped later than ``after_s`` is there (start-up checks, tools,
@@ -942,19 +854,9 @@ class Ros2Transport(DdsNode):
     def send(self, command: JointCommand) -> None:
         """Publish ``command`` (policy order) as a JointCommand with the joint names."""
         self._check_open()
-        if command.num_joints != len(self._names):
-            raise DeployError(
-                f"JointCommand for {command.num_joints} joints; {self.robot.name} has "
-                f"{len(self._names)}"
-            )
+        fields = joint_command_fields(command, self._names, self.robot.name)
         msg = self._jc_cls(
-            header=self._header_cls(stamp=ros_time_now(self.types), frame_id=""),
-            name=self._names,
-            position=command.position_rad.tolist(),
-            velocity=command.velocity_rad_s.tolist(),
-            effort=command.effort_nm.tolist(),
-            kp=command.kp.tolist(),
-            kd=command.kd.tolist(),
+            header=self._header_cls(stamp=ros_time_now(self.types), frame_id=""), **fields
         )
         self._write(self._cmd_writer, msg)
 
@@ -963,66 +865,44 @@ class Ros2Transport(DdsNode):
     def poll(self) -> list[tuple[OperatorEvent, str]]:
         """Operator events since the last poll, oldest first. Never blocks.
 
-        ``START`` carries the clip (the message's ``clip``, else the last ``SELECT_CLIP``,
-        else ``""``); the others carry ``"from <topic>"``. ``SELECT_CLIP`` only remembers the
-        clip. Unknown command values are logged and counted.
+        Decoded by :class:`~humimic.deploy.ros2_ports.OperatorDecoder`: ``START`` carries the
+        clip (the message's ``clip``, else the last ``SELECT_CLIP``, else ``""``); the others
+        carry ``"from <topic>"``. ``SELECT_CLIP`` only remembers the clip. Unknown command
+        values are logged and counted (:attr:`unknown_operator_commands`).
         """
         self._check_open()
         events: list[tuple[OperatorEvent, str]] = []
         while True:
             samples = self._op_reader.take(N=_TAKE_BATCH)
             for s in samples:
-                if not isinstance(s, self._op_cls):
-                    continue
-                if s.command == self._op_select_clip:
-                    self._selected_clip = s.clip
-                    log.info("operator selected clip %r", s.clip)
-                    continue
-                event = self._op_events.get(s.command)
-                if event is None:
-                    self.unknown_operator_commands += 1
-                    log.warning(
-                        "ignored OperatorCommand with unknown command %d on %s (valid: %s)",
-                        s.command,
-                        self.topics.operator,
-                        ", ".join(f"{k}={e.name}" for k, e in sorted(self._op_events.items())),
-                    )
-                    continue
-                if event is OperatorEvent.START:
-                    arg = s.clip or self._selected_clip
-                else:
-                    arg = f"from {self.topics.operator}"
-                events.append((event, arg))
+                if isinstance(s, self._op_cls):
+                    event = self._decoder.decode(s)
+                    if event is not None:
+                        events.append(event)
             if len(samples) < _TAKE_BATCH:
                 return events
+
+    @property
+    def unknown_operator_commands(self) -> int:
+        """OperatorCommand messages ignored for an unknown ``command`` value."""
+        return self._decoder.unknown_commands
 
     # -- status out -----------------------------------------------------------------------
 
     def publish(self, status: RuntimeStatus) -> None:
         """Publish a RuntimeStatus when the state or fault changed, or every
-        ``status_period_s`` (runtime clock, ``status.stamp_s``).
-
-        Field mapping: ``state`` upper-cased (``"policy"`` → ``"POLICY"``); ``fault``;
-        ``overruns``; ``policy_steps`` counts the calls made in state ``policy`` (the runtime
-        reports once per policy step); ``policy_latency_ms`` is taken from the status when it
-        has such an attribute, else NaN (unknown). ``clip``/``clip_time_s`` have no field.
-        """
+        ``status_period_s`` (runtime clock, ``status.stamp_s``): the rule of
+        :class:`~humimic.deploy.ros2_ports.StatusThrottle`, the field mapping of
+        :func:`~humimic.deploy.ros2_ports.status_fields` (``state`` upper-cased;
+        ``policy_steps`` counts the calls made in state ``policy``; ``policy_latency_ms`` NaN
+        unless the status has it)."""
         self._check_open()
-        if status.state.lower() == "policy":
-            self._policy_steps += 1
-        key = (status.state, status.fault)
-        due = status.stamp_s - self._last_status_s >= self.status_period_s
-        if key == self._last_status and not due:
+        throttle = self._status_throttle
+        if not throttle.should_publish(status):
             return
-        self._last_status, self._last_status_s = key, status.stamp_s
-        steps = getattr(status, "policy_steps", self._policy_steps)
         msg = self._status_cls(
             header=self._header_cls(stamp=ros_time_now(self.types), frame_id=""),
-            state=status.state.upper(),
-            fault=status.fault,
-            policy_steps=int(steps) & 0xFFFFFFFF,
-            overruns=int(status.overruns) & 0xFFFFFFFF,
-            policy_latency_ms=float(getattr(status, "policy_latency_ms", math.nan)),
+            **status_fields(status, throttle.policy_steps),
         )
         self._write(self._status_writer, msg)
 
@@ -1085,13 +965,13 @@ class Ros2RobotSide(DdsNode):
         self._command: ReceivedCommand | None = None
         self.commands_received = 0
         self.rejected_commands = 0
-        qos = sensor_data_qos(depth=STATE_QOS_DEPTH)
+        qos = cyclone_qos(STATE_QOS)
         self._js_writer = self._writer(self.topics.joint_states, JOINT_STATE_TYPE, qos)
         self._imu_writer = self._writer(self.topics.imu, IMU_TYPE, qos)
         self._cmd_reader = self._reader(
             self.topics.joint_command,
             JOINT_COMMAND_TYPE,
-            sensor_data_qos(depth=STATE_QOS_DEPTH),
+            qos,  # best effort, keep the last few: only the newest is used
             self._on_command,
         )
 
@@ -1146,28 +1026,17 @@ class Ros2RobotSide(DdsNode):
         if newest is None:
             return
         try:
-            command = self._decode(newest)
+            command = joint_command_to_policy(newest, self._matcher)
         except DeployError as exc:
             with self._lock:
                 self.rejected_commands += 1
                 count = self.rejected_commands
-            if _every_nth(count):
+            if every_nth(count):
                 log.error("refused JointCommand #%d: %s", count, exc)
             return
         with self._lock:
             self.commands_received += 1
             self._command = ReceivedCommand(command, now_s, self.commands_received)
-
-    def _decode(self, sample: Any) -> JointCommand:
-        idx = self._matcher.indices(sample.name)
-        n, what = len(sample.name), self._matcher.what
-        return JointCommand(
-            position_rad=_policy_values(sample.position, idx, n, "position", what),
-            velocity_rad_s=_policy_values(sample.velocity, idx, n, "velocity", what),
-            effort_nm=_policy_values(sample.effort, idx, n, "effort", what),
-            kp=_policy_values(sample.kp, idx, n, "kp", what),
-            kd=_policy_values(sample.kd, idx, n, "kd", what),
-        )
 
     def latest_command(self) -> ReceivedCommand | None:
         """The newest accepted command, or ``None`` before the first. Never blocks."""
@@ -1206,7 +1075,7 @@ class PushSubscriber(DdsNode):
         super().__init__(dds, participant, types)
         self.topic = topic
         self._cls = self.types.idl_type(TWIST_TYPE)
-        self._twist_reader = self._reader(topic, TWIST_TYPE, reliable_qos(depth=PUSH_QOS_DEPTH))
+        self._twist_reader = self._reader(topic, TWIST_TYPE, cyclone_qos(PUSH_QOS))
         self.received = 0
 
     def take(self) -> Push | None:
@@ -1246,7 +1115,7 @@ class PushPublisher(DdsNode):
         super().__init__(dds, participant, types)
         self._cls = self.types.idl_type(TWIST_TYPE)
         self._vec_cls = self.types.idl_type("geometry_msgs/msg/Vector3")
-        self.writer = self._writer(topic, TWIST_TYPE, reliable_qos(depth=PUSH_QOS_DEPTH))
+        self.writer = self._writer(topic, TWIST_TYPE, cyclone_qos(PUSH_QOS))
 
     def push(self, lin_vel_w_m_s: ArrayLike, ang_vel_w_rad_s: ArrayLike = (0.0, 0.0, 0.0)) -> None:
         self._check_open()
@@ -1261,7 +1130,12 @@ class PushPublisher(DdsNode):
 
 
 __all__ = [
+    "COMMAND_QOS",
     "LOOPBACK",
+    "OPERATOR_QOS",
+    "PUSH_QOS",
+    "STATE_QOS",
+    "STATUS_QOS",
     "DdsConfig",
     "DdsNode",
     "JointNameMatcher",
@@ -1278,5 +1152,5 @@ __all__ = [
     "open_participant",
     "ros_quat_to_wxyz",
     "ros_time_now",
-    "wxyz_to_ros_quat",
+    "wxyz_to_ros_quat",  # this and JointNameMatcher, ros_quat_to_wxyz: from ros2_ports
 ]

@@ -33,6 +33,7 @@ import keyword
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.base import TypesysError
 from rosbags.typesys.store import Typestore
 
-from humimic.errors import DeployError, unknown_name
+from humimic.errors import ConfigError, DeployError, unknown_name
 
 log = logging.getLogger(__name__)
 
@@ -142,35 +143,66 @@ def _py_field_name(name: str) -> str:
 # QoS
 
 
-def _with_xcdr1(*policies: Any) -> Qos:
-    return Qos(*policies, Policy.DataRepresentation(use_cdrv0_representation=True))
+@dataclass(frozen=True)
+class QosSpec:
+    """A ROS 2 QoS profile, as both the raw-DDS side (:func:`cyclone_qos`) and the rclpy node
+    (its ``QoSProfile``) build their endpoints from it: one description, two encodings.
+
+    History is always *keep last* ``depth`` (every humimic topic supersedes old samples).
+
+    Attributes:
+        reliable: reliable (retransmit) when True, best effort when False.
+        depth: keep-last history depth (samples), >= 1.
+        transient_local: durability *transient local* (a "latched" topic: a late reader gets
+            the last ``depth`` samples) when True, *volatile* when False.
+    """
+
+    reliable: bool
+    depth: int
+    transient_local: bool = False
+
+    def __post_init__(self) -> None:
+        d = self.depth
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise ConfigError(f"QosSpec.depth: expected an int >= 1, got {d!r}")
+
+
+def cyclone_qos(spec: QosSpec, max_blocking_time_s: float = 0.1) -> Qos:
+    """The Cyclone DDS ``Qos`` of ``spec``, with plain CDR (XCDR1) data representation
+    requested explicitly (what ROS 2 sends).
+
+    ``max_blocking_time_s`` (reliable only) bounds how long ``write`` may block on a full
+    writer history cache (DDS default 100 ms), so a stalled reader can never stall a control
+    loop for long; rclpy has no such setting.
+    """
+    reliability = (
+        Policy.Reliability.Reliable(max_blocking_time=duration(seconds=max_blocking_time_s))
+        if spec.reliable
+        else Policy.Reliability.BestEffort
+    )
+    durability = (
+        Policy.Durability.TransientLocal if spec.transient_local else Policy.Durability.Volatile
+    )
+    return Qos(
+        reliability,
+        Policy.History.KeepLast(spec.depth),
+        durability,
+        Policy.DataRepresentation(use_cdrv0_representation=True),
+    )
 
 
 def sensor_data_qos(depth: int = 5) -> Qos:
-    """ROS 2 ``rclpy.qos.qos_profile_sensor_data``: best effort, keep last ``depth``, volatile.
-
-    Plain CDR (XCDR1) data representation is requested explicitly. A best-effort *reader*
-    matches any writer; a best-effort *writer* matches only best-effort readers.
+    """ROS 2 ``rclpy.qos.qos_profile_sensor_data``: best effort, keep last ``depth``, volatile,
+    XCDR1 (:func:`cyclone_qos`). A best-effort *reader* matches any writer; a best-effort
+    *writer* matches only best-effort readers.
     """
-    return _with_xcdr1(
-        Policy.Reliability.BestEffort,
-        Policy.History.KeepLast(depth),
-        Policy.Durability.Volatile,
-    )
+    return cyclone_qos(QosSpec(reliable=False, depth=depth))
 
 
 def reliable_qos(depth: int = 10, max_blocking_time_s: float = 0.1) -> Qos:
     """ROS 2 default profile (``rclpy.qos.qos_profile_system_default`` as resolved by the rmw):
-    reliable, keep last ``depth``, volatile, XCDR1.
-
-    ``max_blocking_time_s`` bounds how long ``write`` may block on a full writer history cache
-    (DDS default 100 ms), so a stalled reader can never stall a control loop for long.
-    """
-    return _with_xcdr1(
-        Policy.Reliability.Reliable(max_blocking_time=duration(seconds=max_blocking_time_s)),
-        Policy.History.KeepLast(depth),
-        Policy.Durability.Volatile,
-    )
+    reliable, keep last ``depth``, volatile, XCDR1 (:func:`cyclone_qos`)."""
+    return cyclone_qos(QosSpec(reliable=True, depth=depth), max_blocking_time_s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,10 +657,12 @@ __all__ = [
     "CDR_LE_HEADER",
     "DEFAULT_MSG_DIR",
     "MSG_PACKAGE",
+    "QosSpec",
     "Ros2Types",
     "build_typestore",
     "create_reader",
     "create_writer",
+    "cyclone_qos",
     "dds_type_name",
     "default_types",
     "find_msg_files",

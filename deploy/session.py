@@ -24,7 +24,7 @@ from humimic.errors import DeployError
 from humimic.policy import load_policy
 from humimic.robots import get_robot
 
-__all__ = ["SessionResult", "run_dds_session"]
+__all__ = ["AutoStart", "SessionResult", "run_dds_session"]
 
 
 class _Operators:
@@ -37,14 +37,30 @@ class _Operators:
         return [e for i in self.inputs for e in i.poll()]
 
 
-class _AutoStart:
-    """Wraps the runtime for the loop; pushes the operator's ``start`` events."""
+class AutoStart:
+    """The operator played by code: wraps the runtime for a loop (``policy_step``,
+    ``command_step``, ``note_overruns``, as :func:`~humimic.deploy.loop.run_loop` calls them).
+
+    Before each policy step it pushes ``start`` into ``queue`` while the runtime is in PASSIVE
+    or DAMPING (PASSIVE → DAMPING → STAND), then ``start`` with ``clip`` once the STAND ramp is
+    done (STAND → POLICY). Once POLICY has been entered (:attr:`started_policy`), or while a
+    fault is latched, it pushes nothing: a fault is never overridden, and a policy that ends is
+    not restarted.
+
+    Used by ``humimic deploy`` (:func:`run_dds_session`) and the rclpy node's ``auto_start``.
+
+    Args:
+        runtime: the runtime to drive.
+        queue: one of the runtime's operator inputs.
+        clip: the clip to start (``""``: the runtime's own choice).
+    """
 
     def __init__(self, runtime: DeployRuntime, queue: QueuedOperatorInput, clip: str) -> None:
         self.runtime, self.queue, self.clip = runtime, queue, clip
         self.started_policy = False
 
     def policy_step(self) -> object:
+        """Push the due ``start`` (see the class docstring), then run one policy step."""
         rt = self.runtime
         if not rt.fsm.latched and not self.started_policy:
             if rt.state in (State.PASSIVE, State.DAMPING):
@@ -97,7 +113,7 @@ def run_dds_session(
     clip: str = "",
     command_hz: float = 500.0,
     stand_ramp_s: float = 2.0,
-    state_timeout_s: float = 5.0,
+    first_state_timeout_s: float = 5.0,
     safety_config: SafetyConfig | None = None,
     clock: MonotonicClock | None = None,
     keyboard: TextIO | None = None,
@@ -105,10 +121,12 @@ def run_dds_session(
     """Run a policy against a robot (or ``humimic sim-robot``) over ``transport``
     (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time.
 
-    ``state_timeout_s`` is how long to wait for the first state before starting;
-    ``safety_config`` holds the watchdog's limits once running. Operator commands come from
-    ``keyboard`` (a text stream, see :mod:`humimic.deploy.keyboard`) when given, and from the
-    ROS 2 operator topic with ``transport="ros2"``; ``auto_start`` plays the operator too."""
+    ``first_state_timeout_s`` is how long to wait for the first robot state before starting
+    (:class:`DeployError` when none comes); once running, the watchdog's limits, including
+    its ``SafetyConfig.state_timeout_s`` for a stale state, are in ``safety_config``. Operator
+    commands come from ``keyboard`` (a text stream, see :mod:`humimic.deploy.keyboard`) when
+    given, and from the ROS 2 operator topic with ``transport="ros2"``; ``auto_start`` plays
+    the operator too (:class:`AutoStart`)."""
     from humimic.deploy.dds_ros2 import DdsConfig, Ros2Transport
     from humimic.deploy.recording import (
         RecordingCommandSink,
@@ -132,7 +150,7 @@ def run_dds_session(
     recorder = SessionRecorder(record, spec, clock=clock) if record else None
     try:
         if hasattr(link, "wait_for_state"):
-            link.wait_for_state(state_timeout_s)
+            link.wait_for_state(first_state_timeout_s)
         state: Any = link
         sink: Any = link
         status: Any = link if transport == "ros2" else None
@@ -162,9 +180,9 @@ def run_dds_session(
             safety_config=safety_config,
             clip=clip or None,
         )
-        driver = _AutoStart(runtime, queue, clip) if auto_start else runtime
+        driver = AutoStart(runtime, queue, clip) if auto_start else runtime
         stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
-        started = isinstance(driver, _AutoStart) and driver.started_policy
+        started = isinstance(driver, AutoStart) and driver.started_policy
         newest = link.latest()
         result = SessionResult(
             stats,

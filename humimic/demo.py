@@ -325,7 +325,7 @@ def _deploy(policy: Path, config: DemoConfig, res: DemoResult, console: Console)
                 interface="lo",
                 record=bag,
                 stand_ramp_s=STAND_RAMP_S,
-                state_timeout_s=30.0,  # the sim robot's start-up
+                first_state_timeout_s=30.0,  # the sim robot's start-up
             )
     except DeployError as exc:
         sim.kill()

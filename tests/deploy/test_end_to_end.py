@@ -106,7 +106,7 @@ def _run_and_kill(
             interface="lo",
             record=bag,
             stand_ramp_s=STAND_RAMP_S,
-            state_timeout_s=20.0,  # the sim robot's start-up: imports, MuJoCo, discovery
+            first_state_timeout_s=20.0,  # the sim robot's start-up: imports, MuJoCo, discovery
             clock=clock,
         )
     finally:
@@ -176,5 +176,7 @@ def test_a_session_without_a_robot_is_refused_clearly():
     from humimic.errors import DeployError
 
     with pytest.raises(DeployError, match="state") as info:
-        run_dds_session(POLICY, "ros2", 1.0, domain_id=93, interface="lo", state_timeout_s=0.5)
+        run_dds_session(
+            POLICY, "ros2", 1.0, domain_id=93, interface="lo", first_state_timeout_s=0.5
+        )
     assert "/joint_states" in str(info.value)  # says which topic stayed silent
