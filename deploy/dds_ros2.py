@@ -774,17 +774,17 @@ class Ros2Transport(DdsNode):
             if len(samples) < _TAKE_BATCH:
                 return newest
 
-    def _on_joint_state(self, reader: DataReader) -> None:
+    def _on_joint_state(self, reader: DataReader | None) -> None:
         now_s = self.clock.now_s()  # arrival, before the take
-        if self._closed:
+        if self._closed or reader is None:  # None: the reader is being deleted (close)
             return
         sample = self._newest(reader, self._js_cls)
         if sample is not None:
             self._state_buffer.on_joint_state(sample, now_s)
 
-    def _on_imu(self, reader: DataReader) -> None:
+    def _on_imu(self, reader: DataReader | None) -> None:
         now_s = self.clock.now_s()
-        if self._closed:
+        if self._closed or reader is None:  # None: the reader is being deleted (close)
             return
         sample = self._newest(reader, self._imu_cls)
         if sample is not None:
@@ -1013,9 +1013,9 @@ class Ros2RobotSide(DdsNode):
             ),
         )
 
-    def _on_command(self, reader: DataReader) -> None:
+    def _on_command(self, reader: DataReader | None) -> None:
         now_s = self.clock.now_s()
-        if self._closed:
+        if self._closed or reader is None:  # None: the reader is being deleted (close)
             return
         newest = None
         while True:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from humimic.deploy.clock import MonotonicClock
+from humimic.deploy.commands import JointCommand
 from humimic.deploy.fsm import FsmConfig, State, Transition
 from humimic.deploy.loop import LoopStats, run_loop
 from humimic.deploy.ports import OperatorEvent, OperatorInput, QueuedOperatorInput
@@ -101,6 +102,21 @@ class SessionResult:
     last_state_stamp_s: float | None = None
 
 
+EXIT_DAMPING_S = 0.1
+"""How long a session streams damping after its loop ends (best-effort QoS: many copies)."""
+
+
+def _send_damping(sink: Any, num_joints: int, command_hz: float) -> None:
+    """Stream the damping command (kp = 0, kd = 8) for :data:`EXIT_DAMPING_S`: motor drivers
+    hold the last command they received, and the last one must not be a stiff target."""
+    import time
+
+    damping = JointCommand.damping(num_joints)
+    for _ in range(max(1, round(EXIT_DAMPING_S * command_hz))):
+        sink.send(damping)
+        time.sleep(1.0 / command_hz)
+
+
 def run_dds_session(
     policy_folder: str | os.PathLike[str],
     transport: str,
@@ -181,8 +197,11 @@ def run_dds_session(
             clip=clip or None,
         )
         driver = AutoStart(runtime, queue, clip) if auto_start else runtime
-        stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
-        started = isinstance(driver, AutoStart) and driver.started_policy
+        try:
+            stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
+        finally:  # the end, Ctrl-C or an error: leave the robot damped, never stiff
+            _send_damping(sink, spec.num_joints, command_hz)
+        started = any(t.to_state is State.POLICY for t in runtime.fsm.log)
         newest = link.latest()
         result = SessionResult(
             stats,

@@ -687,9 +687,9 @@ class UnitreeTransport(DdsNode):
         self._writer_ = self._dds_writer(lowcmd_topic, LowCmd_, _writer_qos())
         self._reader_ = self._dds_reader(lowstate_topic, LowState_, _reader_qos(), self._on_state)
 
-    def _on_state(self, reader: DataReader) -> None:
+    def _on_state(self, reader: DataReader | None) -> None:
         now_s = self.clock.now_s()
-        if self._closed:
+        if self._closed or reader is None:  # None: the reader is being deleted (close)
             return
         sample = _newest(reader, LowState_)
         if sample is None:
@@ -817,9 +817,9 @@ class UnitreeRobotSide(DdsNode):
         st.crc = lowstate_crc(st)
         self._write(self._writer_, st)
 
-    def _on_command(self, reader: DataReader) -> None:
+    def _on_command(self, reader: DataReader | None) -> None:
         now_s = self.clock.now_s()
-        if self._closed:
+        if self._closed or reader is None:  # None: the reader is being deleted (close)
             return
         sample = _newest(reader, LowCmd_)
         if sample is None:

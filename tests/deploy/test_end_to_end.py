@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +181,40 @@ def test_a_session_without_a_robot_is_refused_clearly():
             POLICY, "ros2", 1.0, domain_id=93, interface="lo", first_state_timeout_s=0.5
         )
     assert "/joint_states" in str(info.value)  # says which topic stayed silent
+
+
+def test_a_session_ends_by_streaming_damping(g1):
+    """Motor drivers hold the last command: when the session ends (here after the STAND ramp
+    has started, a stiff command), the last command the robot receives is damping."""
+    import numpy as np
+
+    from humimic.deploy.commands import JointCommand
+    from humimic.deploy.dds_ros2 import DdsConfig, Ros2RobotSide
+
+    stop = threading.Event()
+    with Ros2RobotSide(g1, DdsConfig(domain_id=94, interface="lo")) as robot:
+        q0 = np.asarray(g1.default_joint_pos_rad)
+
+        def stream() -> None:  # an upright robot holding still, 500 Hz
+            while not stop.is_set():
+                robot.publish_state(
+                    q0, np.zeros(29), np.zeros(29), [1, 0, 0, 0], np.zeros(3), [0, 0, 9.81]
+                )
+                stop.wait(0.002)
+
+        streamer = threading.Thread(target=stream, daemon=True)
+        streamer.start()
+        try:
+            res = run_dds_session(
+                POLICY, "ros2", 1.0, domain_id=94, interface="lo", stand_ramp_s=STAND_RAMP_S
+            )
+            time.sleep(0.2)  # let the last best-effort samples arrive
+        finally:
+            stop.set()
+            streamer.join()
+        assert res.final_state == "stand"  # the loop ended with a stiff STAND command
+        last = robot.latest_command()
+        assert last is not None
+        damping = JointCommand.damping(g1.num_joints)
+        assert np.all(last.command.kp == 0.0)
+        np.testing.assert_allclose(last.command.kd, damping.kd)
