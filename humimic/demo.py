@@ -140,6 +140,7 @@ class DemoResult:
 
 
 STAND_RAMP_S = 2.0
+SPEED_TARGET = "fps_input30_ge_1000"  # a retarget target about the machine, not the clip
 
 
 def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
@@ -193,8 +194,10 @@ def _retarget(config: DemoConfig, robot: RobotSpec, res: DemoResult, console: Co
     if metrics is not None:
         stage["retarget_metrics"] = asdict(metrics)
         stage["targets_met"] = targets_met(metrics)
-        if not all(stage["targets_met"].values()):
-            missed = [k for k, ok in stage["targets_met"].items() if not ok]
+        # the clip's quality decides; the speed target depends on the machine's load
+        quality_targets = {k: v for k, v in stage["targets_met"].items() if k != SPEED_TARGET}
+        if not all(quality_targets.values()):
+            missed = [k for k, ok in quality_targets.items() if not ok]
             res.fail(f"retarget: quality targets missed: {', '.join(missed)}")
     if not quality.ok:
         res.fail("retarget: the clip leaves the joint limits or goes into the floor")

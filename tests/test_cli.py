@@ -67,16 +67,27 @@ def test_keyframes_then_render(tmp_path):
     assert "47 frames, 160x128" in out
 
 
-def test_demo_writes_report_clip_and_video(tmp_path):
+def test_demo_on_your_own_bvh_without_train_stops_after_retargeting(tmp_path, shared_data):
+    # the full chain is tests/test_demo.py; here the command line: a user BVH, no --train →
+    # retarget + quality, no deploy (the bundled policy only knows the embedded clip), exit 0
     out = tmp_path / "demo"
-    proc = run("demo", "-o", str(out), check=True)
-    assert "OK in" in proc.stdout
+    bvh = shared_data / "mocap" / "cmu_08_09_walk.bvh"
+    proc = run("demo", "--bvh", str(bvh), "--no-video", "-o", str(out), check=True)
+    assert "--train" in proc.stdout and "SUCCESS" in proc.stdout
     quality = json.loads((out / "quality.json").read_text())
-    assert quality["joint_limit_violations"] == 0
-    assert quality["lowest_sole_mm"] > -5
-    assert (out / "clip.npz").stat().st_size > 0
-    assert (out / "clip.mp4").stat().st_size > 10_000
-    assert "clip.mp4" in (out / "report.md").read_text()
+    assert quality["quality"]["joint_limit_violations"] == 0
+    assert quality["quality"]["duration_s"] == pytest.approx(2.44, abs=0.05)  # 293 frames at 120
+    quality_targets = {k: v for k, v in quality["targets_met"].items() if not k.startswith("fps")}
+    assert quality_targets and all(quality_targets.values())
+    assert not (out / "deploy_bag").exists()
+    assert "run again with `--train`" in (out / "report.md").read_text()
+
+
+def test_demo_refuses_a_missing_bvh_before_doing_anything(tmp_path):
+    proc = run("demo", "--bvh", str(tmp_path / "nope.bvh"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "nope.bvh: no such file" in proc.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_retarget_writes_clip_report_and_csv(tmp_path, shared_data):
