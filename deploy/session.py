@@ -133,6 +133,7 @@ def run_dds_session(
     safety_config: SafetyConfig | None = None,
     clock: MonotonicClock | None = None,
     keyboard: TextIO | None = None,
+    realtime_priority: int | None = None,
 ) -> SessionResult:
     """Run a policy against a robot (or ``humimic sim-robot``) over ``transport``
     (``"ros2"`` or ``"unitree"``) for ``duration_s`` of wall-clock time.
@@ -198,7 +199,14 @@ def run_dds_session(
         )
         driver = AutoStart(runtime, queue, clip) if auto_start else runtime
         try:
-            stats = run_loop(driver, clock, 1.0 / meta.control_dt_s, command_hz, duration_s)
+            stats = run_loop(
+                driver,
+                clock,
+                1.0 / meta.control_dt_s,
+                command_hz,
+                duration_s,
+                realtime_priority=realtime_priority,
+            )
         finally:  # the end, Ctrl-C or an error: leave the robot damped, never stiff
             _send_damping(sink, spec.num_joints, command_hz)
         started = any(t.to_state is State.POLICY for t in runtime.fsm.log)

@@ -304,6 +304,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
             clip=args.clip or "",
             auto_start=not args.manual,
             keyboard=sys.stdin if args.manual else None,
+            realtime_priority=args.rt_priority,
         )
         st, c = res.stats, res.counters
         print(
@@ -504,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ros2/unitree: no automatic start; the operator types s(tart), x (stop), d(amp), "
         "e(stop), r(eset) + Enter (ros2 also takes /humimic/operator). Use this on a real robot",
+    )
+    p.add_argument(
+        "--rt-priority",
+        type=int,
+        metavar="1-99",
+        help="ros2/unitree: run the control loop under SCHED_FIFO at this priority (needs root "
+        "or CAP_SYS_NICE; without it the loop's period jitter follows the OS scheduler)",
     )
     p.add_argument("--clip", help="clip name (default: the policy's first)")
     p.add_argument(
