@@ -166,8 +166,7 @@ def run_dds_session(
         raise DeployError(f"transport {transport!r}: expected 'ros2' or 'unitree'")
     recorder = SessionRecorder(record, spec, clock=clock) if record else None
     try:
-        if hasattr(link, "wait_for_state"):
-            link.wait_for_state(first_state_timeout_s)
+        link.wait_for_state(first_state_timeout_s)
         state: Any = link
         sink: Any = link
         status: Any = link if transport == "ros2" else None

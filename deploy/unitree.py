@@ -49,6 +49,7 @@ import logging
 import math
 import sys
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -720,6 +721,24 @@ class UnitreeTransport(DdsNode):
             if self._state is None and self._raw is not None:
                 self._state = self.slots.state_from_lowstate(*self._raw)
             return self._state
+
+    def wait_for_state(self, timeout_s: float) -> RobotState:
+        """Block until the first valid ``LowState_`` is there (start-up, tools, tests; not for
+        the control loop).
+
+        Raises:
+            DeployError: none within ``timeout_s`` (says how many arrived and failed the crc).
+        """
+        deadline = time.monotonic() + timeout_s
+        while (state := self.latest()) is None:
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"no robot state within {timeout_s} s on domain {self.dds.domain_id}: "
+                    f"{self.states_received} LowState_ on {TOPIC_LOWSTATE} accepted, "
+                    f"{self.crc_errors} refused by the crc"
+                )
+            time.sleep(0.002)
+        return state
 
     def send(self, command: JointCommand) -> None:
         """Publish ``command`` (policy order) as a ``LowCmd_`` with its crc."""

@@ -389,3 +389,9 @@ def test_sim_robot_speaks_unitree(g1: RobotSpec) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_waiting_for_a_silent_robot_says_what_arrived(g1: RobotSpec) -> None:
+    with UnitreeTransport(g1, DdsConfig(domain_id=97, interface="lo")) as robot:
+        with pytest.raises(DeployError, match=r"0 LowState_ on rt/lowstate accepted, 0 refused"):
+            robot.wait_for_state(0.2)
