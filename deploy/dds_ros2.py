@@ -644,6 +644,33 @@ class DdsNode:
                     return False
         return True
 
+    def latest(self) -> RobotState | None:
+        """The newest robot state (subclasses that receive one)."""
+        raise NotImplementedError
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the newest incoming message was refused (``None``: none was)."""
+        return None
+
+    def _wait_for(self, timeout_s: float, after_s: float, arrived: Callable[[], str]) -> RobotState:
+        """Poll :meth:`latest` until a state newer than ``after_s``; a refused message or the
+        timeout raises, the timeout with ``arrived()`` saying what came."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            error = self.last_error
+            if error is not None:
+                raise DeployError(error)
+            state = self.latest()
+            if state is not None and state.stamp_s > after_s:
+                return state
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"no robot state within {timeout_s} s on domain {self.dds.domain_id}: "
+                    f"{arrived()}"
+                )
+            time.sleep(0.002)
+
     def _check_open(self) -> None:
         if self._closed:
             raise DeployError(f"{type(self).__name__} is closed")
@@ -833,21 +860,14 @@ class Ros2Transport(DdsNode):
             DeployError: a message was refused (the reason: e.g. ``unknown joint 'x'; valid:
                 ...``), or no state within ``timeout_s`` (says what arrived).
         """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            error = self.last_error
-            if error is not None:
-                raise DeployError(error)
-            state = self.latest()
-            if state is not None and state.stamp_s > after_s:
-                return state
-            if time.monotonic() > deadline:
-                raise DeployError(
-                    f"no robot state within {timeout_s} s on domain {self.dds.domain_id}: "
-                    f"{self.joint_states_received} JointState on {self.topics.joint_states}, "
-                    f"{self.imu_received} Imu on {self.topics.imu}"
-                )
-            time.sleep(0.002)
+        return self._wait_for(
+            timeout_s,
+            after_s,
+            lambda: (
+                f"{self.joint_states_received} JointState on {self.topics.joint_states}, "
+                f"{self.imu_received} Imu on {self.topics.imu}"
+            ),
+        )
 
     # -- commands out ---------------------------------------------------------------------
 

@@ -49,7 +49,6 @@ import logging
 import math
 import sys
 import threading
-import time
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -729,16 +728,14 @@ class UnitreeTransport(DdsNode):
         Raises:
             DeployError: none within ``timeout_s`` (says how many arrived and failed the crc).
         """
-        deadline = time.monotonic() + timeout_s
-        while (state := self.latest()) is None:
-            if time.monotonic() > deadline:
-                raise DeployError(
-                    f"no robot state within {timeout_s} s on domain {self.dds.domain_id}: "
-                    f"{self.states_received} LowState_ on {TOPIC_LOWSTATE} accepted, "
-                    f"{self.crc_errors} refused by the crc"
-                )
-            time.sleep(0.002)
-        return state
+        return self._wait_for(
+            timeout_s,
+            -math.inf,
+            lambda: (
+                f"{self.states_received} LowState_ on {TOPIC_LOWSTATE} accepted, "
+                f"{self.crc_errors} refused by the crc"
+            ),
+        )
 
     def send(self, command: JointCommand) -> None:
         """Publish ``command`` (policy order) as a ``LowCmd_`` with its crc."""
