@@ -4,8 +4,9 @@ An evaluation runs ``K`` episodes in parallel, each from the first frame of a cl
 ``i mod C`` for episode ``i``) with no start noise, until the clip ends or the episode fails.
 An episode **succeeds** when it reaches the end of its clip without a termination. Errors
 (:func:`~humimic.envs.tracking.env.tracking_errors`) are averaged over the steps each episode
-lived. With ``domain_rand=True`` every randomization of the training config is on (pushes,
-frictions, masses, gains, noise, delay); without, the nominal robot.
+lived. With ``domain_rand=True`` every randomization of the default
+:class:`~humimic.domain_rand.DomainRandConfig` is on (pushes, frictions, masses, gains, noise,
+delay; pass ``base`` to :func:`policy_env` for another); without, the nominal robot.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ A run folder holds::
     checkpoints/model_<it>.pt   atomic (temp file + rename); loaded with weights_only=True
     progress.csv          one row per iteration (reward, episode length, errors, steps/s)
     tb/                   TensorBoard events (reward terms, tracking errors, losses)
-    learning_curve.png    written at the end (and by ``humimic eval``)
+    learning_curve.png    written at the end of ``humimic train``
 
 The loop is rsl-rl's (``PPO.act`` / ``process_env_step`` / ``compute_returns`` /
 ``update``), written out here so that checkpoints are atomic, loading is safe, progress shows
