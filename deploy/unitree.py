@@ -201,7 +201,8 @@ class LowCmd_(IdlStruct, typename="unitree_hg.msg.dds_.LowCmd_"):
         use_version_2: bool | None = None,
     ) -> bytes:
         """Plain CDR, byte-identical to Cyclone's generic serializer, 6-10× faster (see
-        :class:`CStructCodec`); other encodings go to the generic one."""
+        :class:`CStructCodec`); other encodings go to the generic one. LowState_ repeats this
+        override: Cyclone's type builder refuses non-IDL base classes, so no mixin can hold it."""
         if _fast_path(buffer, endianness, use_version_2):
             return _CDR_LE_HEADER + _LOWCMD_CODEC.cdr_from_c(pack_lowcmd(self))
         return super().serialize(buffer, endianness, use_version_2)
